@@ -1,0 +1,55 @@
+# Halte: the verbs people use. `make run` starts everything; `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+MEMBERS := shared services/campaign-api services/inbound services/suppression services/dispatcher services/notifier
+PYTEST := $(PY) -m pytest
+# mypy covers the plumbing and every service's pure domain.
+TYPED := shared/src $(wildcard services/*/src/*/domain)
+
+.PHONY: install run demo test lint fmt unit integration e2e bench clean system-deps
+
+$(STAMP): requirements.txt requirements-bootstrap.txt $(addsuffix /pyproject.toml,$(MEMBERS))
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation $(addprefix -e ,$(MEMBERS))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+run: install
+	$(PY) -m halte_shared.stack run --data-dir .halte
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
+
+fmt: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: install
+	$(PYTEST) -q shared/tests/unit services/*/tests/unit
+
+integration: install
+	$(PYTEST) -q shared/tests/integration services/*/tests/integration
+
+e2e: install system-deps
+	$(PYTEST) -q tests/e2e
+
+test: install system-deps lint
+	$(PYTEST) -q shared/tests services/*/tests tests/e2e
+
+bench: install
+	for b in bench/*.py; do [ "$$(basename $$b)" = report.py ] || $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .halte .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Root pytest configuration: the real-infrastructure fixtures every tier shares."""
+
+pytest_plugins = ["halte_shared.testing"]

@@ -1,0 +1,1 @@
+"""Halte campaign-api service."""

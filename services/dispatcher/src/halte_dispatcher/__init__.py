@@ -1,0 +1,1 @@
+"""Halte dispatcher service."""

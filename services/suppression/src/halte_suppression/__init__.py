@@ -1,0 +1,1 @@
+"""Halte suppression service."""

@@ -1,0 +1,1 @@
+"""Halte's shared plumbing: contracts and infrastructure, no business rule of any one service."""

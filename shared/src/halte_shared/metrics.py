@@ -1,0 +1,30 @@
+"""Prometheus metrics of the plumbing; services declare their own beside their code."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONSUMER_LAG = Gauge(
+    "halte_consumer_lag_messages",
+    "Messages between a consumer group's position and the partition's end.",
+    ["group", "topic", "partition"],
+)
+CONSUMED = Counter("halte_consumed_total", "Messages a consumer handled, by outcome.", ["group", "topic", "outcome"])
+HANDLER_SECONDS = Histogram(
+    "halte_handler_seconds",
+    "Time to handle one batch of messages.",
+    ["group", "topic"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DEAD_LETTERED = Counter("halte_dead_lettered_total", "Messages sent to a dead-letter topic.", ["group", "topic"])
+OUTBOX_BACKLOG = Gauge("halte_outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_OLDEST_AGE = Gauge("halte_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", ["service"])
+OUTBOX_PUBLISHED = Counter("halte_outbox_published_total", "Outbox rows published to the broker.", ["service", "topic"])
+OUTBOX_PUBLISH_ERRORS = Counter("halte_outbox_publish_errors_total", "Failed outbox publish attempts.", ["service"])
+HTTP_REQUESTS = Counter("halte_http_requests_total", "HTTP requests served.", ["service", "route", "method", "status"])
+HTTP_SECONDS = Histogram(
+    "halte_http_request_seconds",
+    "HTTP request latency.",
+    ["service", "route", "method"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

@@ -1,0 +1,189 @@
+"""The transactional outbox: an event is a row written in the same transaction as the change.
+
+The relay claims unpublished rows with ``FOR UPDATE SKIP LOCKED``, publishes them, and
+marks them published in that same transaction. Several relays (replicas) therefore never
+hold the same row at once; a relay that dies after publishing but before its commit
+leaves the rows unpublished, so they are published again: at-least-once, made harmless
+by the consumers' inbox. Per-key order is kept within one relay's batch; across
+concurrent relays two events of one key may swap, which every handler tolerates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from halte_shared import metrics
+from halte_shared.events import Envelope, Payload, encode, envelope_for
+from halte_shared.plumbing_tables import outbox_table
+from halte_shared.sql import METADATA_FOR_PLUMBING
+
+log = structlog.get_logger("halte.outbox")
+
+OUTBOX = outbox_table(METADATA_FOR_PLUMBING)
+
+
+async def add_to_outbox(
+    session: AsyncSession,
+    payload: Payload,
+    *,
+    key: str | None,
+    producer: str,
+    occurred_at: datetime,
+    event_id: str | None = None,
+) -> Envelope:
+    """Write an event into the outbox inside the caller's transaction and return its envelope."""
+    envelope = envelope_for(payload, producer=producer, occurred_at=occurred_at, event_id=event_id)
+    await session.execute(
+        insert(OUTBOX).values(event_id=envelope.id, topic=envelope.type, key=key, envelope=encode(envelope))
+    )
+    return envelope
+
+
+class OutboxRelay:
+    """Publish outbox rows to the broker and mark them, forever, until stopped."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        service: str,
+        topic_prefix: str = "",
+        batch_size: int = 500,
+        idle_seconds: float = 0.05,
+        retention_seconds: float = 3600.0,
+    ) -> None:
+        self._sessions = session_factory
+        self._producer = producer
+        self._service = service
+        self._prefix = topic_prefix
+        self._batch = batch_size
+        self._idle = idle_seconds
+        self._retention = retention_seconds
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.running = False
+        #: Test hook: called after the broker acknowledged a batch and before it is marked.
+        self.after_publish_hook: object | None = None
+
+    def wake(self) -> None:
+        """Tell the relay a row was just committed, so it need not wait for its next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self.running = True
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self._service}")
+
+    async def stop(self) -> None:
+        """Finish the batch in flight and stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self.running = False
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        cycles = 0
+        while not self._stopping.is_set():
+            try:
+                published = await self.publish_once()
+                backoff = 0.2
+            except (KafkaError, OSError, TimeoutError) as exc:
+                metrics.OUTBOX_PUBLISH_ERRORS.labels(self._service).inc()
+                log.warning(
+                    "could not publish outbox events; they stay in the outbox and will be retried",
+                    error=repr(exc),
+                    retry_in_seconds=backoff,
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except Exception as exc:
+                metrics.OUTBOX_PUBLISH_ERRORS.labels(self._service).inc()
+                log.error("outbox relay cycle failed; retrying", error=repr(exc), retry_in_seconds=backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            cycles += 1
+            if cycles % 100 == 1:
+                await self._housekeeping()
+            if published < self._batch:
+                await self._sleep(self._idle if published else 0.5)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def publish_once(self) -> int:
+        """Claim, publish and mark one batch; return how many rows were published."""
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(OUTBOX.c.seq, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.envelope)
+                    .where(OUTBOX.c.published_at.is_(None))
+                    .order_by(OUTBOX.c.seq)
+                    .limit(self._batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(
+                    f"{self._prefix}{row.topic}",
+                    key=row.key.encode() if row.key else None,
+                    value=row.envelope,
+                )
+                for row in rows
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+            if callable(self.after_publish_hook):
+                await self.after_publish_hook()  # type: ignore[operator]
+            await session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.seq.in_([row.seq for row in rows]))
+                .values(published_at=func.now(), attempts=OUTBOX.c.attempts + 1)
+            )
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
+        return len(rows)
+
+    async def _housekeeping(self) -> None:
+        """Refresh the backlog gauges and forget rows published long ago."""
+        try:
+            async with self._sessions() as session, session.begin():
+                backlog, oldest = (
+                    await session.execute(
+                        select(func.count(), func.extract("epoch", func.now() - func.min(OUTBOX.c.created_at))).where(
+                            OUTBOX.c.published_at.is_(None)
+                        )
+                    )
+                ).one()
+                metrics.OUTBOX_BACKLOG.labels(self._service).set(backlog or 0)
+                metrics.OUTBOX_OLDEST_AGE.labels(self._service).set(float(oldest or 0))
+                await session.execute(
+                    OUTBOX.delete().where(
+                        OUTBOX.c.published_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, self._retention)
+                    )
+                )
+        except Exception as exc:
+            log.warning("outbox housekeeping failed", error=repr(exc))
+
+
+async def outbox_backlog(session: AsyncSession) -> int:
+    """Return how many events wait in the outbox."""
+    return int((await session.execute(select(func.count()).where(OUTBOX.c.published_at.is_(None)))).scalar_one())

@@ -1,0 +1,254 @@
+"""The HTTP face every service shares: health, readiness, metrics, errors, the test clock.
+
+Errors follow CONTRACT.md: ``{"error": {"code", "message", "field"}}`` with a 4xx status,
+whatever raised them (validation, a missing route, a domain refusal), so a client never
+has to parse FastAPI's default shapes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from halte_shared import metrics
+from halte_shared.clock import AdjustableClock
+from halte_shared.observability import bind_request
+from halte_shared.runtime import ServiceRuntime
+
+log = structlog.get_logger("halte.web")
+
+
+class ApiError(Exception):
+    """A refusal to report to the client as a 4xx JSON error."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, **headers: str) -> JSONResponse:
+    """Build the contract's error JSON."""
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message, "field": field}},
+        headers=headers or None,
+    )
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception FastAPI can raise to the contract's error JSON."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request", "type": "invalid"}
+        field = _field_of(tuple(first.get("loc", ())))
+        code = "unknown_field" if first.get("type") == "extra_forbidden" else "invalid"
+        message = str(first.get("msg", "invalid request"))
+        if field:
+            message = f"{field}: {message}"
+        return error_response(422, code, message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), None, **(exc.headers or {}))
+
+
+def install_request_context(app: FastAPI, *, service: str) -> None:
+    """Give every request an id (the caller's X-Request-ID or a new one), log context and metrics."""
+
+    @app.middleware("http")
+    async def _context(request: Request, call_next: Callable[..., Any]) -> Response:
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        started = time.perf_counter()
+        with bind_request(request_id):
+            response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(service, path, request.method, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(service, path, request.method).observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+
+def current_runtime(request: Request) -> ServiceRuntime:
+    """Return the running service's runtime (a FastAPI dependency)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def bearer_token(authorization: str | None) -> str:
+    """Return the token of an `Authorization: Bearer ...` header, or an empty string."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def is_admin_token(runtime: ServiceRuntime, token: str) -> bool:
+    """Compare a token with ADMIN_TOKEN in constant time."""
+    expected = runtime.settings.admin_token_value()
+    return bool(expected and token) and hmac.compare_digest(token.encode(), (expected or "").encode())
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Admit only the operator token (a FastAPI dependency)."""
+    if not is_admin_token(current_runtime(request), bearer_token(authorization)):
+        raise ApiError(401, "unauthorized", "This endpoint needs the operator token (Authorization: Bearer ...).")
+
+
+Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
+AdminOnly = Depends(require_admin)
+
+
+class ClockChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    now: AwareDatetime | None = None
+    offset_seconds: float | None = None
+
+
+class ClockState(BaseModel):
+    now: datetime
+    offset_seconds: float
+
+
+def plumbing_router() -> APIRouter:
+    """Return /healthz, /readyz, /metrics and, in test mode only, the clock endpoint."""
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Say the process is alive."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
+    async def readyz(runtime: Runtime) -> JSONResponse:
+        """Say whether the database and broker answer and every consumer runs."""
+        report = await runtime.readiness()
+        return JSONResponse(
+            status_code=200 if report.ready else 503,
+            content={"status": "ready" if report.ready else "not_ready", "checks": report.checks},
+        )
+
+    @router.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics_endpoint() -> Response:
+        """Expose Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def test_clock_router() -> APIRouter:
+    """Return the operator endpoint that moves this service's clock (mounted in test mode only)."""
+    router = APIRouter(prefix="/v1/test", tags=["test mode"], dependencies=[AdminOnly])
+
+    def _clock(runtime: ServiceRuntime) -> AdjustableClock:
+        clock = runtime.clock
+        if not isinstance(clock, AdjustableClock):
+            raise ApiError(409, "clock_fixed", "This service's clock cannot be moved.")
+        return clock
+
+    @router.get("/clock", response_model=ClockState)
+    async def get_clock(runtime: Runtime) -> ClockState:
+        """Show this service's notion of now."""
+        clock = _clock(runtime)
+        return ClockState(now=clock.now(), offset_seconds=clock.offset.total_seconds())
+
+    @router.put("/clock", response_model=ClockState)
+    async def set_clock(change: ClockChange, runtime: Runtime) -> ClockState:
+        """Pin the clock to an instant (it keeps running from there) or shift it."""
+        clock = _clock(runtime)
+        if (change.now is None) == (change.offset_seconds is None):
+            raise ApiError(422, "invalid", "Give exactly one of now or offset_seconds.", "now")
+        if change.now is not None:
+            clock.set(change.now)
+        else:
+            clock.shift(timedelta(seconds=change.offset_seconds or 0))
+        log.warning("test clock moved", now=clock.now().isoformat())
+        return ClockState(now=clock.now(), offset_seconds=clock.offset.total_seconds())
+
+    @router.delete("/clock", response_model=ClockState)
+    async def reset_clock(runtime: Runtime) -> ClockState:
+        """Return to the system time."""
+        clock = _clock(runtime)
+        clock.reset()
+        return ClockState(now=clock.now(), offset_seconds=0.0)
+
+    return router
+
+
+def create_service_app(
+    *,
+    title: str,
+    runtime_factory: Callable[[], ServiceRuntime],
+    routers: list[APIRouter],
+    test_mode: bool,
+    description: str = "",
+) -> FastAPI:
+    """Build a service's FastAPI app whose lifespan starts and stops its runtime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = runtime_factory()
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, lifespan=lifespan, responses={422: {"model": ErrorResponse}})
+    install_error_handlers(app)
+    app.include_router(plumbing_router())
+    if test_mode:
+        app.include_router(test_clock_router())
+    for router in routers:
+        app.include_router(router)
+    return app
