@@ -95,7 +95,7 @@ async def test_event_survives_a_relay_killed_between_publish_and_mark(plumbing, 
     # A real relay process, SIGKILLed (os._exit) after the broker acknowledged the batch
     # and before the transaction that marks the row commits.
     script = textwrap.dedent(
-        f"""
+        """
         import asyncio, os
         from halte_shared.bus import make_producer
         from halte_shared.db import make_engine, make_session_factory
@@ -145,9 +145,7 @@ async def test_event_survives_a_relay_killed_between_publish_and_mark(plumbing, 
         handled.append(envelope.id)
         async with sessions() as session, session.begin():
             if await first_delivery(session, consumer="effects", event_id=envelope.id, delivery=delivery):
-                await session.execute(
-                    text("INSERT INTO effects (event_id, n) VALUES (:id, 1)"), {"id": envelope.id}
-                )
+                await session.execute(text("INSERT INTO effects (event_id, n) VALUES (:id, 1)"), {"id": envelope.id})
 
     consumer = EventConsumer(
         settings=settings, group_id="effects", topics=["contact.requested"], handler=handler, producer=producer
@@ -245,7 +243,9 @@ async def test_two_relays_never_lose_or_double_publish_a_row(plumbing):
     second_producer = make_producer(settings)
     await second_producer.start()
     relays = [
-        OutboxRelay(session_factory=sessions, producer=p, service="t", topic_prefix=settings.topic_prefix, batch_size=100)
+        OutboxRelay(
+            session_factory=sessions, producer=p, service="t", topic_prefix=settings.topic_prefix, batch_size=100
+        )
         for p in (producer, second_producer)
     ]
 
