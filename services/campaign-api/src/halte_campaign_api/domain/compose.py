@@ -1,0 +1,345 @@
+"""Composition: the final text of an SMS exactly as the dispatcher will send it, and its sender.
+
+Rules:
+
+- SPEC rule 2 and the CNIL ("chaque message doit préciser l'identité de l'annonceur",
+  reference/003): every marketing SMS names the advertiser. When the client's text does
+  not contain the advertiser name (case-, accent- and spacing-insensitive, as a whole
+  word), it is prefixed as ``"<Advertiser> : <text>"``.
+- SPEC rule 2 (reference/000-002): every marketing SMS to a French number ends with the
+  free opt-out mention ``STOP au <short code>``. It is not added twice when the client
+  already wrote it in any case or spacing ("stop au 36111", "STOP au 36 111",
+  "Stop SMS au 36111"); a STOP mention naming another 5-digit number is refused, since
+  the reply would not reach the account.
+- SPEC rule 3 (reference/004): a marketing SMS to a French number must come from the
+  account's numeric 5-digit short code, the number that receives the STOP reply: an
+  alphanumeric sender makes the reply impossible (``alphanumeric_sender``), an ordinary
+  06/07 mobile number may not carry marketing (``mobile_number_sender``), and the 38xxx
+  range is for transactional traffic (``transactional_short_code``). For destinations
+  outside France an unsubscribe link to the platform's page replaces the STOP reply.
+- Informative SMS get neither mention nor prefix. An account in "notification" mode only
+  sends informative SMS (SPEC rule 2, reference/002), so a marketing message from it is
+  refused; for it the mention is therefore always off.
+
+Personalisation: ``{first_name}`` and ``{last_name}`` (any case, spaces inside the
+braces tolerated) are replaced by the recipient's values. An empty value takes the
+configured default, ``""`` unless the caller passes another (e.g. ``"client"``); an
+empty replacement removes the placeholder and tidies the spaces around it
+("Bonjour {first_name}, ..." becomes "Bonjour, ..."). Any other ``{identifier}`` is an
+unknown placeholder, refused at draft time with ``unknown_placeholder``. Braces around
+anything that is not an identifier (``{}``, ``{-50%}``, ``{ 2 x 1 }``) are not
+placeholders and stay literal; they are sent as written (and count double in GSM-7).
+The decisions about the mention and the advertiser name are taken on the client's own
+words, never on the recipient's values, so every recipient of a campaign gets the same
+additions as the preview showed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from halte_campaign_api.domain.errors import DomainError
+from halte_shared.phone import is_ordinary_mobile_sender
+
+Kind = Literal["marketing", "informative"]
+AccountMode = Literal["marketing", "notification"]
+
+KINDS: Final = ("marketing", "informative")
+ACCOUNT_MODES: Final = ("marketing", "notification")
+
+PLACEHOLDER_RE: Final = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+PERSONALISATION_FIELDS: Final = ("first_name", "last_name")
+#: An empty first name gives "Bonjour, ..." rather than an invented word; callers may pass "client".
+DEFAULT_FIELD_VALUES: Final[Mapping[str, str]] = {"first_name": "", "last_name": ""}
+
+STOP_MENTION_TEMPLATE: Final = "STOP au {short_code}"
+UNSUBSCRIBE_TEMPLATE: Final = "STOP : {url}"
+ADVERTISER_PREFIX_TEMPLATE: Final = "{name} : {text}"
+
+SHORT_CODE_RE: Final = re.compile(r"\d{5}")
+TRANSACTIONAL_PREFIX: Final = "38"
+ALPHANUMERIC_SENDER_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&'_-]{0,9}[A-Za-z0-9.]|[A-Za-z0-9]")
+MAX_NUMERIC_SENDER_DIGITS: Final = 15
+#: French mobile shapes (06/07), caught even where phonenumbers knows no allocated range.
+FRENCH_MOBILE_RE: Final = re.compile(r"(?:0|\+33|0033)[67]\d{8}")
+
+# Control characters other than line breaks and tabs have no place in an SMS and would
+# collide with the marker used below for removed placeholders.
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_GAP: Final = "\x00"
+_GAP_RE: Final = re.compile(r"([ \t]*)\x00(?:[ \t]*\x00)*([ \t]*)")
+# "{first_name}, votre commande..." with no name: the comma that followed it goes too.
+_LEADING_GAP_PUNCT_RE: Final = re.compile(r"(?m)^([ \t]*\x00(?:[ \t]*\x00)*)[ \t]*[,;:][ \t]*")
+# Between the word STOP and the number: a few linking words ("SMS", "au", "to", "numéro")
+# and punctuation. Each repetition must consume a word, so a long run of spaces cannot
+# make the search backtrack exponentially.
+_SEP: Final = r"[\s:.,\-=>]*"
+_MENTION_JOINERS: Final = rf"(?:{_SEP}(?:(?:sms|au|to|at|on|numero|num|no)\b|n°)){{0,4}}{_SEP}"
+_ANY_STOP_NUMBER_RE: Final = re.compile(rf"\bstop\b{_MENTION_JOINERS}((?:\d[ \t]?){{4,}}\d)(?!\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedText:
+    """A composed SMS: the final text and what the platform added to the client's words."""
+
+    text: str
+    body: str
+    advertiser_added: bool
+    mention_added: bool
+    unsubscribe_link_added: bool
+    placeholders: tuple[str, ...]
+    defaulted_fields: tuple[str, ...]
+
+    @property
+    def additions_made(self) -> bool:
+        """Whether the platform added anything to the client's words."""
+        return self.advertiser_added or self.mention_added or self.unsubscribe_link_added
+
+
+def _fold(text: str) -> str:
+    # Accent- and case-insensitive comparison: "Café Dupont" is named by "cafe dupont".
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def _tidy_value(value: object) -> str:
+    if value is None:
+        return ""
+    # A name with a line break or a control character must not reshape the message.
+    return " ".join(_CONTROL_RE.sub(" ", str(value)).split())
+
+
+def placeholders_in(text: str) -> tuple[str, ...]:
+    """Return the personalisation fields a text uses, refusing unknown placeholders."""
+    found: list[str] = []
+    for match in PLACEHOLDER_RE.finditer(text):
+        name = match.group(1).lower()
+        if name not in PERSONALISATION_FIELDS:
+            raise DomainError(
+                "unknown_placeholder",
+                f"{match.group(0)} is not a personalisation field (known: "
+                + ", ".join("{" + f + "}" for f in PERSONALISATION_FIELDS)
+                + ").",
+                "text",
+            )
+        if name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def check_text(text: object) -> tuple[str, ...]:
+    """Check a draft text and return the personalisation fields it uses."""
+    if not isinstance(text, str) or not text.strip():
+        raise DomainError("empty_text", "The message text is empty.", "text")
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        raise DomainError("invalid_character", f"The text contains a control character {bad.group()!r}.", "text")
+    return placeholders_in(text)
+
+
+def _literal_words(text: str) -> str:
+    # The client's own words: placeholders become spaces so values never count as a mention.
+    return _fold(PLACEHOLDER_RE.sub(" ", text))
+
+
+def stop_mention(short_code: str) -> str:
+    """Return the opt-out mention for a short code."""
+    return STOP_MENTION_TEMPLATE.format(short_code=short_code)
+
+
+def has_stop_mention(text: str, short_code: str) -> bool:
+    """Tell whether a text already carries ``STOP au <short code>`` in any case or spacing."""
+    digits = r"[ \t]?".join(re.escape(d) for d in short_code)
+    pattern = rf"\bstop\b{_MENTION_JOINERS}{digits}(?!\d)"
+    return re.search(pattern, _literal_words(text)) is not None
+
+
+def names_advertiser(text: str, advertiser_name: str) -> bool:
+    """Tell whether a text already names the advertiser as a whole word, ignoring case and accents."""
+    words = _fold(advertiser_name).split()
+    if not words:
+        return False
+    pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)"
+    return re.search(pattern, _literal_words(text)) is not None
+
+
+def check_short_code(short_code: object) -> str:
+    """Return a valid 5-digit short code or raise DomainError."""
+    if not isinstance(short_code, str) or not SHORT_CODE_RE.fullmatch(short_code.strip()):
+        raise DomainError(
+            "invalid_short_code", "A marketing SMS to France needs the account's 5-digit short code.", "short_code"
+        )
+    return short_code.strip()
+
+
+def check_sender(sender: object, *, kind: str, destination_is_french: bool, short_code: str | None = None) -> str:
+    """Return the sender if it may carry this message, or raise DomainError naming the rule."""
+    value = sender.strip() if isinstance(sender, str) else ""
+    if not value:
+        raise DomainError("sender_required", "A sender is required.", "sender")
+    french_marketing = kind == "marketing" and destination_is_french
+    # "36 111" or "06.12.34.56.78" is a number written for people: judge the digits.
+    compact = re.sub(r"[\s.\-]", "", value)
+    digits = compact[1:] if compact.startswith("+") else compact
+    if digits.isdigit() and digits.isascii():
+        value = compact
+    else:
+        if not ALPHANUMERIC_SENDER_RE.fullmatch(value) or not any(c.isalpha() for c in value):
+            raise DomainError(
+                "invalid_sender", "An alphanumeric sender has 1 to 11 letters, digits or spaces.", "sender"
+            )
+        if french_marketing:
+            raise DomainError(
+                "alphanumeric_sender",
+                "A marketing SMS to a French number cannot come from an alphanumeric sender: the recipient "
+                "could not reply STOP. Use the account's short code.",
+                "sender",
+            )
+        return value
+    if len(digits) > MAX_NUMERIC_SENDER_DIGITS:
+        raise DomainError("invalid_sender", "A numeric sender has at most 15 digits.", "sender")
+    if not french_marketing:
+        return value
+    if is_ordinary_mobile_sender(value) or FRENCH_MOBILE_RE.fullmatch(value):
+        raise DomainError(
+            "mobile_number_sender",
+            "Ordinary mobile numbers (06/07) may not send marketing SMS. Use the account's short code.",
+            "sender",
+        )
+    if not SHORT_CODE_RE.fullmatch(value):
+        raise DomainError(
+            "short_code_required", "A marketing SMS to a French number must come from a 5-digit short code.", "sender"
+        )
+    if value.startswith(TRANSACTIONAL_PREFIX):
+        raise DomainError(
+            "transactional_short_code",
+            "38xxx short codes are assigned to transactional traffic; marketing needs a 36xxx short code.",
+            "sender",
+        )
+    if short_code is not None and value != short_code:
+        # The STOP reply goes to the sender: it must be the number the mention names.
+        raise DomainError(
+            "sender_short_code_mismatch", f"The sender must be the account's short code {short_code}.", "sender"
+        )
+    return value
+
+
+def _close_gap(match: re.Match[str]) -> str:
+    # An empty value must not leave "Bonjour , ..." or a double space behind.
+    text = match.string
+    before = text[match.start() - 1] if match.start() > 0 else "\n"
+    after = text[match.end()] if match.end() < len(text) else "\n"
+    left, right = match.group(1), match.group(2)
+    if before in "\r\n" or after in "\r\n" or after in ",.)…":
+        return ""
+    if after in "!?;:":
+        # Keep the client's typography: French "Bonjour !" keeps its space, English "Hello!" does not.
+        return " " if right else ""
+    return " " if (left or right) else ""
+
+
+def personalise(
+    text: str, fields: Mapping[str, object] | None = None, *, defaults: Mapping[str, str] | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """Return the text with placeholders replaced, and the fields that fell back to their default."""
+    placeholders_in(text)
+    values = {name: _tidy_value((fields or {}).get(name)) for name in PERSONALISATION_FIELDS}
+    fallback = {**DEFAULT_FIELD_VALUES, **(defaults or {})}
+    defaulted: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1).lower()
+        value = values[name]
+        if not value:
+            if name not in defaulted:
+                defaulted.append(name)
+            value = _tidy_value(fallback.get(name))
+        return value or _GAP
+
+    filled = _LEADING_GAP_PUNCT_RE.sub(r"\1", PLACEHOLDER_RE.sub(substitute, text))
+    return _GAP_RE.sub(_close_gap, filled), tuple(defaulted)
+
+
+def compose(
+    text: str,
+    *,
+    kind: str,
+    advertiser_name: str | None,
+    short_code: str | None,
+    sender: str,
+    destination_is_french: bool = True,
+    fields: Mapping[str, object] | None = None,
+    field_defaults: Mapping[str, str] | None = None,
+    unsubscribe_url: str | None = None,
+    account_mode: str = "marketing",
+) -> ComposedText:
+    """Return the final text the dispatcher will send, or raise DomainError naming the field."""
+    if kind not in KINDS:
+        raise DomainError("invalid_kind", "kind must be 'marketing' or 'informative'.", "kind")
+    if account_mode not in ACCOUNT_MODES:
+        raise DomainError("invalid_account_mode", "mode must be 'marketing' or 'notification'.", "mode")
+    if kind == "marketing" and account_mode == "notification":
+        raise DomainError(
+            "marketing_not_allowed",
+            "This account is in notification mode: it may only send informative messages.",
+            "kind",
+        )
+    placeholders = check_text(text)
+    marketing = kind == "marketing"
+    if marketing and destination_is_french:
+        short_code = check_short_code(short_code)
+    check_sender(sender, kind=kind, destination_is_french=destination_is_french, short_code=short_code)
+
+    advertiser = " ".join((advertiser_name or "").split())
+    add_advertiser = add_mention = add_link = False
+    if marketing:
+        if not advertiser:
+            raise DomainError(
+                "advertiser_name_required", "A marketing SMS must name the advertiser.", "advertiser_name"
+            )
+        add_advertiser = not names_advertiser(text, advertiser)
+        if destination_is_french:
+            assert short_code is not None  # checked above
+            add_mention = not has_stop_mention(text, short_code)
+            for named in _ANY_STOP_NUMBER_RE.finditer(_literal_words(text)):
+                digits = re.sub(r"\s", "", named.group(1))
+                if len(digits) == 5 and digits != short_code:
+                    raise DomainError(
+                        "stop_mention_wrong_number",
+                        f"The text tells recipients to reply STOP to {digits}, which is not this account's "
+                        f"short code {short_code}.",
+                        "text",
+                    )
+        else:
+            if not unsubscribe_url or not unsubscribe_url.strip():
+                raise DomainError(
+                    "unsubscribe_url_required",
+                    "A marketing SMS outside France needs an unsubscribe link.",
+                    "unsubscribe_url",
+                )
+            add_link = unsubscribe_url.strip() not in text
+
+    body, defaulted = personalise(text, fields, defaults=field_defaults)
+    body = body.strip()
+    if not body:
+        raise DomainError("empty_text", "The message text is empty once personalised.", "text")
+    final = ADVERTISER_PREFIX_TEMPLATE.format(name=advertiser, text=body) if add_advertiser else body
+    if add_mention:
+        assert short_code is not None
+        final = f"{final.rstrip()} {stop_mention(short_code)}"
+    if add_link:
+        assert unsubscribe_url is not None
+        final = f"{final.rstrip()} {UNSUBSCRIBE_TEMPLATE.format(url=unsubscribe_url.strip())}"
+    return ComposedText(
+        text=final,
+        body=body,
+        advertiser_added=add_advertiser,
+        mention_added=add_mention,
+        unsubscribe_link_added=add_link,
+        placeholders=placeholders,
+        defaulted_fields=defaulted,
+    )
