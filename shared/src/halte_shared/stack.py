@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from halte_shared.bus import ensure_topics
-from halte_shared.infra import EmbeddedBroker, EmbeddedPostgres, ensure_database
+from halte_shared.infra import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
 from halte_shared.migrations import upgrade_to_head
 from halte_shared.settings import DEV_ADMIN_TOKEN, DEV_SIM_SECRET, SERVICE_PORTS
 
@@ -206,11 +206,13 @@ class Stack:
 
 
 def _run(args: argparse.Namespace) -> int:
+    ports = {name: free_port() for name in SERVICES} if args.free_ports else dict(SERVICE_PORTS)
     stack = Stack(
         workdir=Path(args.data_dir),
+        ports=ports,
         database_url=os.environ.get("DATABASE_URL"),
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-        broker_port=args.broker_port,
+        broker_port=None if args.free_ports else args.broker_port,
         test_mode=os.environ.get("HALTE_TEST_MODE") == "1",
     )
     stopping = False
@@ -261,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="start everything in the foreground; Ctrl-C stops it")
     run.add_argument("--data-dir", default=".halte", help="where PostgreSQL data and logs live (kept across runs)")
     run.add_argument("--broker-port", type=int, default=9092)
+    run.add_argument(
+        "--free-ports", action="store_true", help="pick free ports instead of 8001-8005 and 9092 (tests, second stacks)"
+    )
     args = parser.parse_args(argv)
     return _run(args)
 
