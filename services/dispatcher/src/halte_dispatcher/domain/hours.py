@@ -1,0 +1,322 @@
+"""When a marketing SMS may be dispatched: the hours rule, in the recipient's time and calendar.
+
+Rule (SPEC.md rule 4, from the CNIL guidance quoted in reference/003): marketing SMS are never
+delivered between 20:00 and 08:00, on Sundays, or on public holidays, all in the *recipient's*
+local time and calendar. A message outside the window is held until the next opening, never
+dropped. Informative SMS are not restricted (the caller does not ask). Profiles:
+
+- ``strict`` (default, the reference documents): Monday-Saturday 08:00-20:00, never on holidays;
+- ``af2m-2024`` (operators' charter 2024): working days Monday-Saturday 08:00-22:00, not holidays;
+- ``af2m-2026`` (operators' charter 2026): Monday-Saturday 08:00-21:30, not holidays.
+
+An account may narrow its profile's window (open later, close earlier), never widen it.
+Reasons, most specific first: ``public_holiday`` (also when the holiday is a Sunday), ``sunday``,
+``outside_hours``.
+
+Dispatch margin: the law constrains *delivery*, and a message handed to a carrier at 19:59:40
+may reach the phone after 20:00. The last ``DISPATCH_MARGIN`` (one minute) before closing is
+therefore not used to dispatch: under ``strict``, 19:58:59 may go, 19:59:00 waits for the next
+opening. ``is_allowed`` and ``next_window_start`` both apply it, so they always agree.
+
+Calendars (checked against holidays 0.108, the pinned version):
+
+- Metropolitan France: ``holidays.country_holidays("FR")``, the eleven national holidays.
+- Alsace-Moselle: a metropolitan number whose contact's postal code starts with 57 (Moselle,
+  subdivision ``"57"``) or 67/68 (Bas-Rhin/Haut-Rhin, subdivision ``"6AE"``): adds Good Friday
+  and 26 December. The postal code is only read for metropolitan numbers.
+- Overseas: the number's phonenumbers region picks the France subdivision ``"971"``
+  Guadeloupe, ``"972"`` Martinique, ``"973"`` Guyane, ``"974"`` La Réunion, ``"976"`` Mayotte,
+  ``"MF"`` Saint-Martin, ``"BL"`` Saint-Barthélemy, ``"PM"`` Saint-Pierre-et-Miquelon, ``"NC"``
+  New Caledonia, ``"PF"`` French Polynesia, ``"WF"`` Wallis-et-Futuna. holidays also ships these
+  territories as countries of their own (``country_holidays("GP")``, ``holidays.NewCaledonia``...);
+  in this version they give exactly the same dates as the France subdivisions (a unit test pins
+  that), and the subdivision keeps one source: French national holidays plus the local ones.
+  Guadeloupe, Saint-Martin and Saint-Barthélemy share the +590 mobile ranges, which phonenumbers
+  reports as GP: for a GP number the postal code 97150 (Saint-Martin) or 97133
+  (Saint-Barthélemy) picks that territory's calendar (same time zone).
+- Other countries: the number's own time zone (``PhoneInfo.time_zone``) and
+  ``holidays.country_holidays(region)``; a country holidays does not support gets no holidays
+  (Sundays and hours still apply), since there is no calendar to be faithful to.
+
+Time is always an aware instant passed in by the caller. Local times come from zoneinfo (never a
+fixed offset); a wall-clock opening time that does not exist on a day (a DST gap) opens at the
+transition, and one that exists twice (a DST fold) opens at its first occurrence. (A window
+edge is never inside a fold or gap in any French zone: transitions happen at 02:00-03:00.)
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from halte_dispatcher.domain.decision import OUTSIDE_HOURS, PUBLIC_HOLIDAY, SUNDAY
+from halte_shared.phone import FRENCH_TERRITORY_ZONES, PhoneInfo
+
+DEFAULT_PROFILE = "strict"
+DISPATCH_MARGIN = timedelta(minutes=1)
+SUNDAY_WEEKDAY = 6
+#: How far next_window_start looks ahead; a real calendar reopens within days.
+SEARCH_HORIZON_DAYS = 366
+
+#: France subdivision (holidays library code) for each French territory's phonenumbers region.
+FRENCH_SUBDIVISIONS: dict[str, str | None] = {
+    "FR": None,
+    "GP": "971",
+    "MQ": "972",
+    "GF": "973",
+    "RE": "974",
+    "YT": "976",
+    "MF": "MF",
+    "BL": "BL",
+    "PM": "PM",
+    "NC": "NC",
+    "PF": "PF",
+    "WF": "WF",
+}
+#: Department prefix of a metropolitan postal code -> Alsace-Moselle subdivision.
+ALSACE_MOSELLE_POSTAL_PREFIXES: dict[str, str] = {"57": "57", "67": "6AE", "68": "6AE"}
+#: Postal codes that tell a +590 (GP) number's holder lives in Saint-Martin or Saint-Barthélemy.
+GP_SHARED_RANGE_POSTAL_CODES: dict[str, str] = {"97150": "MF", "97133": "BL"}
+
+
+class HoursConfigError(ValueError):
+    """An hours profile or window that cannot be used, naming the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class HoursProfile:
+    """A named legal window: Monday-Saturday from ``opens`` to ``closes``, never on holidays."""
+
+    name: str
+    opens: time
+    closes: time
+
+
+PROFILES: dict[str, HoursProfile] = {
+    profile.name: profile
+    for profile in (
+        HoursProfile("strict", time(8, 0), time(20, 0)),
+        HoursProfile("af2m-2024", time(8, 0), time(22, 0)),
+        HoursProfile("af2m-2026", time(8, 0), time(21, 30)),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The daily window a marketing SMS may be dispatched in, Monday to Saturday."""
+
+    opens: time
+    closes: time
+    profile: str = DEFAULT_PROFILE
+    margin: timedelta = DISPATCH_MARGIN
+
+    def __post_init__(self) -> None:
+        if self.opens.tzinfo is not None or self.closes.tzinfo is not None:
+            # The window is wall-clock time in the recipient's zone, never a fixed offset.
+            raise HoursConfigError("window", "window times are local wall-clock times, without an offset")
+        if self.margin < timedelta(0):
+            raise HoursConfigError("margin", "the dispatch margin cannot be negative")
+        if self.opens >= self.last_dispatch:
+            raise HoursConfigError(
+                "window_end", f"the window {self.opens:%H:%M}-{self.closes:%H:%M} leaves no time to send"
+            )
+
+    @property
+    def last_dispatch(self) -> time:
+        """Return the wall-clock time from which nothing more is dispatched that day."""
+        return (datetime.combine(date(2000, 1, 1), self.closes) - self.margin).time()
+
+    def admits(self, wall: time) -> bool:
+        """Tell whether a local wall-clock time lies in the window."""
+        return self.opens <= wall < self.last_dispatch
+
+
+def parse_clock(value: str | time | None, *, field: str) -> time | None:
+    """Return the wall-clock time written ``HH:MM`` (or already a time), None when absent."""
+    if value is None or isinstance(value, time):
+        return value
+    text = value.strip()
+    try:
+        hours, minutes = text.split(":")
+        if len(hours) != 2 or len(minutes) != 2:
+            raise ValueError(text)
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise HoursConfigError(field, f"{field} must be a time written HH:MM, not {value!r}") from None
+
+
+def get_profile(name: str) -> HoursProfile:
+    """Return the named hours profile, or raise HoursConfigError naming the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(PROFILES)
+        raise HoursConfigError("hours_profile", f"unknown hours profile {name!r} (known: {known})") from None
+
+
+def window_for(
+    profile: str = DEFAULT_PROFILE,
+    *,
+    start: str | time | None = None,
+    end: str | time | None = None,
+    clamp: bool = False,
+) -> Window:
+    """Return a profile's window narrowed by an account; a wider one is clamped or refused."""
+    legal = get_profile(profile)
+    opens = parse_clock(start, field="window_start") or legal.opens
+    closes = parse_clock(end, field="window_end") or legal.closes
+    if opens < legal.opens:
+        if not clamp:
+            raise HoursConfigError(
+                "window_start", f"window_start {opens:%H:%M} is earlier than {legal.name}'s {legal.opens:%H:%M}"
+            )
+        opens = legal.opens
+    if closes > legal.closes:
+        if not clamp:
+            raise HoursConfigError(
+                "window_end", f"window_end {closes:%H:%M} is later than {legal.name}'s {legal.closes:%H:%M}"
+            )
+        closes = legal.closes
+    return Window(opens=opens, closes=closes, profile=legal.name)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientCalendar:
+    """Where a recipient lives, for the hours rule: IANA zone and public-holiday calendar."""
+
+    time_zone: str
+    country: str
+    subdivision: str | None = None
+    public_holidays: holidays.HolidayBase = field(default_factory=holidays.HolidayBase, repr=False, compare=False)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the recipient's time zone."""
+        return ZoneInfo(self.time_zone)
+
+    def holiday(self, day: date) -> str | None:
+        """Return the name of the public holiday on that local date, or None."""
+        return self.public_holidays.get(day)
+
+
+@functools.lru_cache(maxsize=256)
+def _holidays_of(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    try:
+        return holidays.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError:
+        # holidays knows no calendar for this country: Sundays and hours still apply.
+        return holidays.HolidayBase()
+
+
+def _clean_postal_code(postal_code: str | None) -> str | None:
+    text = "".join((postal_code or "").split())
+    return text if len(text) == 5 and text.isdigit() else None
+
+
+def recipient_calendar(*, phone_info: PhoneInfo, postal_code: str | None = None) -> RecipientCalendar:
+    """Return the recipient's zone and holidays from the number's territory and postal code."""
+    postal = _clean_postal_code(postal_code)
+    territory = phone_info.region
+    if territory in FRENCH_SUBDIVISIONS:
+        if territory == "GP" and postal in GP_SHARED_RANGE_POSTAL_CODES:
+            territory = GP_SHARED_RANGE_POSTAL_CODES[postal]
+        subdivision = FRENCH_SUBDIVISIONS[territory]
+        if territory == "FR" and postal is not None:
+            subdivision = ALSACE_MOSELLE_POSTAL_PREFIXES.get(postal[:2])
+        return RecipientCalendar(
+            time_zone=FRENCH_TERRITORY_ZONES[territory],
+            country="FR",
+            subdivision=subdivision,
+            public_holidays=_holidays_of("FR", subdivision),
+        )
+    return RecipientCalendar(
+        time_zone=phone_info.time_zone,
+        country=territory,
+        subdivision=None,
+        public_holidays=_holidays_of(territory, None),
+    )
+
+
+def _require_aware(instant: datetime, name: str = "instant") -> None:
+    if instant.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware; a naive time has no recipient meaning")
+
+
+def _day_closed(day: date, calendar: RecipientCalendar) -> str | None:
+    # A holiday is the more specific reason, so it wins when it falls on a Sunday.
+    if calendar.holiday(day) is not None:
+        return PUBLIC_HOLIDAY
+    if day.weekday() == SUNDAY_WEEKDAY:
+        return SUNDAY
+    return None
+
+
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
+    # Through UTC: astimezone() to the instant's own tzinfo returns it unchanged, which would
+    # hide a wall time that does not exist.
+    return instant.astimezone(UTC).astimezone(zone).replace(tzinfo=None, fold=0)
+
+
+def is_allowed(instant: datetime, *, calendar: RecipientCalendar, window: Window) -> str | None:
+    """Return why a marketing SMS may not be dispatched at this instant, or None if it may."""
+    _require_aware(instant)
+    local = _wall(instant, calendar.zone)
+    closed = _day_closed(local.date(), calendar)
+    if closed is not None:
+        return closed
+    if not window.admits(local.time()):
+        return OUTSIDE_HOURS
+    return None
+
+
+def earliest_instant_at(day: date, wall: time, *, zone: ZoneInfo) -> datetime:
+    """Return the first instant whose local wall-clock time on that day is at or after ``wall``."""
+    naive = datetime.combine(day, wall)
+    first = naive.replace(tzinfo=zone, fold=0)
+    if _wall(first, zone) == naive:
+        # The time exists; fold=0 is its first occurrence when the clocks go back.
+        return first
+    # The time falls in a DST gap. PEP 495: fold=1 reads it with the offset after the
+    # transition (landing before the gap), fold=0 with the one before (landing after it).
+    # Local time jumps over ``wall`` exactly at the transition, which lies between the two.
+    low = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = first.astimezone(UTC)
+    while high - low > timedelta(microseconds=1):
+        middle = low + (high - low) // 2
+        if _wall(middle, zone) >= naive:
+            high = middle
+        else:
+            low = middle
+    return high.astimezone(zone)
+
+
+def next_window_start(instant: datetime, *, calendar: RecipientCalendar, window: Window) -> datetime:
+    """Return the earliest instant at or after ``instant`` when a marketing SMS may be dispatched."""
+    # The result is in the recipient's zone, for people to read; callers do arithmetic on it
+    # in UTC, since Python adds a timedelta to a zoned datetime in wall-clock time.
+    _require_aware(instant)
+    zone = calendar.zone
+    # Compared in UTC: an aware time in a DST fold never compares equal across zones (PEP 495).
+    start = instant.astimezone(UTC)
+    if is_allowed(start, calendar=calendar, window=window) is None:
+        return start.astimezone(zone)
+    first_day = start.astimezone(zone).date()
+    for offset in range(SEARCH_HORIZON_DAYS + 1):
+        day = first_day + timedelta(days=offset)
+        if _day_closed(day, calendar) is not None:
+            continue
+        candidate = max(earliest_instant_at(day, window.opens, zone=zone).astimezone(UTC), start)
+        # On the first day the instant may already be past closing: then the next day.
+        if is_allowed(candidate, calendar=calendar, window=window) is None:
+            return candidate.astimezone(zone)
+    raise ValueError(f"no dispatch window within {SEARCH_HORIZON_DAYS} days of {instant.isoformat()}")
