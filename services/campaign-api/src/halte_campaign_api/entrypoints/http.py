@@ -13,7 +13,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the service's FastAPI app."""
     return create_service_app(
         title="Halte campaign-api",
-        description="Accounts, API keys, contacts with consent, campaigns, unit sends, preview, launch, reports, ledger.",
+        description="Accounts, contacts with consent, campaigns, unit sends, preview, launch, reports, ledger.",
         runtime_factory=lambda: bootstrap(settings),
         routers=[],
         test_mode=settings.test_mode,
