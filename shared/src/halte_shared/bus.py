@@ -126,7 +126,16 @@ class EventConsumer:
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
         )
-        await self._consumer.start()
+        delay = 0.5
+        while True:
+            try:
+                await self._consumer.start()
+                break
+            except KafkaError as exc:
+                # The broker may be restarting; the service keeps trying rather than crash-looping.
+                log.warning("cannot join the consumer group yet; retrying", group=self.group_id, error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self.running = True
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group_id}")
 
