@@ -27,6 +27,9 @@ system-deps:
 run: install
 	$(PY) -m halte_shared.stack run --data-dir .halte
 
+demo: install
+	$(PY) demo/journey.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
