@@ -19,6 +19,13 @@ $(STAMP): requirements.txt requirements-bootstrap.txt $(addsuffix /pyproject.tom
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation $(addprefix -e ,$(MEMBERS))
 	touch $(STAMP)
 
+# checkov pins libraries (packaging) older than the project's: it gets a venv of its own.
+CHECKOV := $(VENV)/checkov/.installed
+$(CHECKOV): deploy/tests/requirements-checkov.txt | $(STAMP)
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(UV) pip install --quiet --python $(VENV)/checkov/bin/python --require-hashes -r deploy/tests/requirements-checkov.txt
+	touch $(CHECKOV)
+
 install: $(STAMP)
 
 system-deps:
@@ -48,8 +55,8 @@ integration: install
 e2e: install system-deps
 	$(PYTEST) -q tests/e2e
 
-test: install system-deps lint
-	$(PYTEST) -q shared/tests services/*/tests tests/e2e
+test: install $(CHECKOV) system-deps lint
+	$(PYTEST) -q shared/tests services/*/tests deploy/tests tests/e2e
 
 bench: install
 	for b in bench/*.py; do [ "$$(basename $$b)" = report.py ] || $(PY) $$b || exit 1; done
