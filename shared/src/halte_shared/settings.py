@@ -44,6 +44,14 @@ class HalteSettings(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, alias="ADMIN_TOKEN")
     carrier_sim_secret: SecretStr | None = Field(default=None, alias="CARRIER_SIM_SECRET")
 
+    # Carriers (halte_shared.carriers.registry): which exist, how SMS are routed to them.
+    inbound_url: str | None = Field(default=None, alias="HALTE_INBOUND_URL")
+    carrier_sim_url: str = Field(default="http://127.0.0.1:8010", alias="HALTE_CARRIER_SIM_URL")
+    carriers_config: str | None = Field(default=None, alias="HALTE_CARRIERS")
+    carrier_routes: str = Field(default="", alias="HALTE_CARRIER_ROUTES")
+    default_carrier: str = Field(default="sim", alias="HALTE_DEFAULT_CARRIER")
+    carrier_max_attempts: int = Field(default=4, ge=1, le=20, alias="HALTE_CARRIER_MAX_ATTEMPTS")
+
     host: str = Field(default="127.0.0.1", alias="HALTE_HOST")
     port: int = Field(default=8000, alias="PORT")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -59,6 +67,11 @@ class HalteSettings(BaseSettings):
                 raise ValueError("ADMIN_TOKEN must be set to a real secret (16+ characters) in production")
             if self.carrier_sim_secret and self.carrier_sim_secret.get_secret_value() in DEV_PLACEHOLDERS:
                 raise ValueError("CARRIER_SIM_SECRET is a development placeholder; refused in production")
+        if self.carriers_config or self.carrier_routes or self.default_carrier != "sim":
+            # Imported here: the carriers package reads these settings, so it cannot be imported above.
+            from halte_shared.carriers.registry import validate_carrier_settings
+
+            validate_carrier_settings(self)
         return self
 
     @property

@@ -1,9 +1,13 @@
-"""The embedded stack: PostgreSQL, the broker, the topics, the migrations and the five services.
+"""The embedded stack: PostgreSQL, the broker, the topics, the migrations, the five services and the carrier simulator.
 
 `make run` is ``python -m halte_shared.stack run``; the end-to-end tests drive the same
 :class:`Stack` (start, SIGKILL, restart a service), so what the tests prove is what a
 person runs. With DATABASE_URL or KAFKA_BOOTSTRAP_SERVERS set, the stack uses those
 instead of starting its own.
+
+The carrier simulator (carrier ``sim``) is a sixth process, ``carrier-sim``, started first
+(port 8010, or a free port when the services are given non-default ports, as tests do);
+every process gets its URL as ``HALTE_CARRIER_SIM_URL``.
 """
 
 from __future__ import annotations
@@ -26,11 +30,22 @@ from halte_shared.migrations import upgrade_to_head
 from halte_shared.settings import DEV_ADMIN_TOKEN, DEV_SIM_SECRET, SERVICE_PORTS
 
 SERVICES: tuple[str, ...] = ("suppression", "inbound", "dispatcher", "notifier", "campaign-api")
+CARRIER_SIM = "carrier-sim"
+CARRIER_SIM_PORT = 8010
+#: Every process of the stack, in start order: the simulator first, since the senders call it.
+PROCESSES: tuple[str, ...] = (CARRIER_SIM, *SERVICES)
 
 
 def package_of(service: str) -> str:
     """Return the Python package of a service."""
     return "halte_" + service.replace("-", "_")
+
+
+def command_of(name: str) -> list[str]:
+    """Return the command line that runs one process of the stack."""
+    if name == CARRIER_SIM:
+        return [sys.executable, "-m", "halte_shared.carriers.simulator"]
+    return [sys.executable, "-m", package_of(name), "serve"]
 
 
 def url_variable(service: str) -> str:
@@ -66,8 +81,12 @@ class Stack:
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
         self.log_dir = self.workdir / "logs"
+        self.ports = dict(self.ports)  # the caller's mapping stays as it was given
+        if CARRIER_SIM not in self.ports:
+            default_ports = all(self.ports.get(name) == port for name, port in SERVICE_PORTS.items())
+            self.ports[CARRIER_SIM] = CARRIER_SIM_PORT if default_ports else free_port()
         self.services = {
-            name: ServiceProcess(name, self.ports[name], self.log_dir / f"{name}.log") for name in SERVICES
+            name: ServiceProcess(name, self.ports[name], self.log_dir / f"{name}.log") for name in PROCESSES
         }
         self._postgres: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
@@ -120,7 +139,7 @@ class Stack:
             "PORT": str(self.ports[name]),
             "PYTHONUNBUFFERED": "1",
         }
-        env.update({url_variable(other): self.services[other].url for other in SERVICES})
+        env.update({url_variable(other): self.services[other].url for other in PROCESSES})
         if self.test_mode:
             env["HALTE_TEST_MODE"] = "1"
         env.update(self.extra_env)
@@ -131,7 +150,7 @@ class Stack:
         service = self.services[name]
         log_file = open(service.log_path, "ab")  # noqa: SIM115 - the child owns it for its life
         service.process = subprocess.Popen(
-            [sys.executable, "-m", package_of(name), "serve"],
+            command_of(name),
             env=self.environment(name),
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -157,7 +176,7 @@ class Stack:
             time.sleep(0.2)
         raise TimeoutError(f"{name} not ready after {timeout:.0f} s: {last}; see {service.log_path}")
 
-    def start_services(self, names: tuple[str, ...] = SERVICES) -> None:
+    def start_services(self, names: tuple[str, ...] = PROCESSES) -> None:
         for name in names:
             self.start_service(name)
         for name in names:
@@ -190,9 +209,9 @@ class Stack:
         return process.returncode
 
     def stop_services(self) -> None:
-        for name in reversed(SERVICES):
+        for name in reversed(PROCESSES):
             self.signal_service(name, signal.SIGTERM)
-        for name in reversed(SERVICES):
+        for name in reversed(PROCESSES):
             self.stop_service(name)
 
     def __enter__(self) -> Stack:
@@ -227,10 +246,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         print("Starting PostgreSQL, the broker, topics and migrations...", flush=True)
         stack.start_infrastructure()
-        print("Starting the five services...", flush=True)
+        print("Starting the carrier simulator and the five services...", flush=True)
         stack.start_services()
         print(f"\nHalte is up ({time.monotonic() - started:.1f} s).\n")
-        for name in SERVICES:
+        for name in PROCESSES:
             service = stack.services[name]
             print(f"  {name:<13} {service.url}   docs {service.url}/docs   log {service.log_path}")
         print(f"\n  PostgreSQL    {stack.database_url}")

@@ -29,7 +29,7 @@ def _docker_answers() -> bool:
     try:
         import docker  # type: ignore[import-not-found]
 
-        docker.from_env().ping()
+        docker.from_env().ping()  # type: ignore[attr-defined]
         return True
     except Exception:  # noqa: BLE001 - no engine, no client: fall back to embedded
         return False
