@@ -1,0 +1,1 @@
+"""The suppression service's pure rules: attribution, confirmation, resubscription, retention, numbers."""
