@@ -123,8 +123,8 @@ class EventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._max_batch,
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=min(1000, self.settings.kafka_session_timeout_ms // 3),
         )
         delay = 0.5
         while True:

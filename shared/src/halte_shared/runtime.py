@@ -60,7 +60,7 @@ class ServiceRuntime:
             service=settings.service_name,
             topic_prefix=settings.topic_prefix,
         )
-        self.consumers: list[EventConsumer] = []
+        self.consumers: list[EventConsumer] = []  # started together in start()
         self._background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
@@ -102,8 +102,8 @@ class ServiceRuntime:
         """Connect, then start the relay, the consumers and the background loops."""
         await self._start_producer()
         await self.relay.start()
-        for consumer in self.consumers:
-            await consumer.start()
+        # Joining a group takes seconds on some brokers: join them all at once.
+        await asyncio.gather(*(consumer.start() for consumer in self.consumers))
         for name, loop in self._background:
             self._tasks.append(asyncio.create_task(loop(), name=name))
         self.started = True

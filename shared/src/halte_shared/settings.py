@@ -40,6 +40,9 @@ class HalteSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_prefix: str = Field(default="", alias="HALTE_TOPIC_PREFIX")
+    # How long the group waits for a silent member before handing its partitions over:
+    # short enough that a crashed replica's work resumes quickly, long enough for GC pauses.
+    kafka_session_timeout_ms: int = Field(default=10000, ge=1000, alias="HALTE_KAFKA_SESSION_TIMEOUT_MS")
 
     admin_token: SecretStr | None = Field(default=None, alias="ADMIN_TOKEN")
     carrier_sim_secret: SecretStr | None = Field(default=None, alias="CARRIER_SIM_SECRET")

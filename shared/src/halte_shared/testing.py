@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
@@ -94,6 +95,9 @@ def embedded_broker_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         broker.stop()
 
 
+_MIGRATION_LOCK = threading.Lock()
+
+
 class Isolation:
     """One test's private corner of the shared servers: a schema suffix and a topic prefix."""
 
@@ -126,7 +130,9 @@ class Isolation:
         """Apply a service's migrations to this test's schema."""
         from halte_shared.migrations import upgrade_to_head
 
-        upgrade_to_head(package=package, database_url=self.database_url, schema=self.schema(service))
+        # alembic keeps its context in module globals: two migrations at once would share it.
+        with _MIGRATION_LOCK:
+            upgrade_to_head(package=package, database_url=self.database_url, schema=self.schema(service))
 
     async def create_topics(self) -> None:
         await ensure_topics(self.kafka_bootstrap, prefix=self.topic_prefix)
@@ -138,14 +144,6 @@ async def isolation(database_server_url: str, kafka_bootstrap: str) -> AsyncIter
     iso = Isolation(database_server_url, kafka_bootstrap)
     await iso.create_topics()
     yield iso
-
-
-def run_migrations_in_thread(iso: Isolation, package: str, service: str) -> None:
-    """Apply migrations from async code (alembic runs its own event loop)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(iso.migrate, package, service).result()
 
 
 async def migrate(iso: Isolation, package: str, service: str) -> None:
