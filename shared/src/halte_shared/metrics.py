@@ -20,6 +20,11 @@ DEAD_LETTERED = Counter("halte_dead_lettered_total", "Messages sent to a dead-le
 OUTBOX_BACKLOG = Gauge("halte_outbox_backlog", "Outbox rows not yet published.", ["service"])
 OUTBOX_OLDEST_AGE = Gauge("halte_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", ["service"])
 OUTBOX_PUBLISHED = Counter("halte_outbox_published_total", "Outbox rows published to the broker.", ["service", "topic"])
+OUTBOX_REPLAYS = Counter(
+    "halte_outbox_replays_total",
+    "Times the outbox republished its replay window after the broker lost a log.",
+    ["service"],
+)
 OUTBOX_PUBLISH_ERRORS = Counter("halte_outbox_publish_errors_total", "Failed outbox publish attempts.", ["service"])
 HTTP_REQUESTS = Counter("halte_http_requests_total", "HTTP requests served.", ["service", "route", "method", "status"])
 HTTP_SECONDS = Histogram(

@@ -1,7 +1,14 @@
 """The transactional outbox: an event is a row written in the same transaction as the change.
 
 The relay claims unpublished rows with ``FOR UPDATE SKIP LOCKED``, publishes them, and
-marks them published in that same transaction. Several relays (replicas) therefore never
+marks them published in that same transaction.
+
+A broker that loses its log (the embedded, memory-only broker after a restart; a topic
+deleted and recreated on a real cluster) would silently drop events that were published
+but not yet consumed. Published rows are therefore kept for a replay window, and the relay
+watches the partitions it wrote to: when a partition's end offset falls below an offset
+the broker had acknowledged, the log was lost, and every row published within the window
+is published again. Consumers' inboxes make the repeats harmless. Several relays (replicas) therefore never
 hold the same row at once; a relay that dies after publishing but before its commit
 leaves the rows unpublished, so they are published again: at-least-once, made harmless
 by the consumers' inbox. Per-key order is kept within one relay's batch; across
@@ -15,7 +22,7 @@ import contextlib
 from datetime import datetime
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -60,6 +67,8 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_seconds: float = 0.05,
         retention_seconds: float = 3600.0,
+        bootstrap_servers: str | None = None,
+        continuity_check_seconds: float = 2.0,
     ) -> None:
         self._sessions = session_factory
         self._producer = producer
@@ -68,6 +77,13 @@ class OutboxRelay:
         self._batch = batch_size
         self._idle = idle_seconds
         self._retention = retention_seconds
+        self._bootstrap = bootstrap_servers
+        self._continuity_every = continuity_check_seconds
+        #: Per partition, the first offset the broker gave our latest write there.
+        self._acknowledged: dict[TopicPartition, int] = {}
+        self._seen_end: dict[TopicPartition, int] = {}
+        self._probe: AIOKafkaConsumer | None = None
+        self._last_continuity_check = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +105,8 @@ class OutboxRelay:
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._probe is not None:
+            await self._probe.stop()
         self.running = False
 
     async def _run(self) -> None:
@@ -117,6 +135,7 @@ class OutboxRelay:
             cycles += 1
             if cycles % 100 == 1:
                 await self._housekeeping()
+            await self._check_broker_continuity()
             if published < self._batch:
                 await self._sleep(self._idle if published else 0.5)
 
@@ -151,6 +170,12 @@ class OutboxRelay:
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 raise failures[0]
+            round_first: dict[TopicPartition, int] = {}
+            for meta in results:
+                assert not isinstance(meta, BaseException)
+                tp = TopicPartition(meta.topic, meta.partition)
+                round_first[tp] = min(round_first.get(tp, meta.offset), meta.offset)
+            self._acknowledged.update(round_first)
             if callable(self.after_publish_hook):
                 await self.after_publish_hook()  # type: ignore[operator]
             await session.execute(
@@ -161,6 +186,59 @@ class OutboxRelay:
         for row in rows:
             metrics.OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
         return len(rows)
+
+    async def _check_broker_continuity(self) -> None:
+        """Republish the replay window if the broker lost a log we had written to."""
+        loop = asyncio.get_running_loop()
+        if (
+            not self._bootstrap
+            or not self._acknowledged
+            or loop.time() - self._last_continuity_check < self._continuity_every
+        ):
+            return
+        self._last_continuity_check = loop.time()
+        try:
+            if self._probe is None:
+                self._probe = AIOKafkaConsumer(
+                    bootstrap_servers=self._bootstrap, client_id=f"{self._service}-outbox-probe"
+                )
+                await self._probe.start()
+            ends = await asyncio.wait_for(self._probe.end_offsets(list(self._acknowledged)), timeout=5)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.info("could not check the broker's logs this time", error=repr(exc))
+            return
+        # Two signs of a lost log: the end fell below the first offset of our latest write
+        # to that partition (brokers report at least the last batch's base offset + 1), or
+        # below an end we saw earlier (a healthy log only grows).
+        lost = [
+            tp
+            for tp, first in self._acknowledged.items()
+            if tp in ends and (ends[tp] <= first or ends[tp] < self._seen_end.get(tp, 0))
+        ]
+        self._seen_end.update(ends)
+        if lost:
+            await self.republish_window(reason=f"the broker no longer has what it acknowledged on {lost[0].topic}")
+
+    async def republish_window(self, *, reason: str) -> int:
+        """Mark every row published within the replay window as unpublished again."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.published_at >= func.now() - func.make_interval(0, 0, 0, 0, 0, 0, self._retention))
+                .values(published_at=None)
+            )
+        self._acknowledged.clear()
+        self._seen_end.clear()
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        metrics.OUTBOX_REPLAYS.labels(self._service).inc()
+        log.warning(
+            "the broker lost events it had acknowledged; republishing the outbox's replay window",
+            reason=reason,
+            rows=count,
+            window_seconds=self._retention,
+        )
+        self._wake.set()
+        return count
 
     async def _housekeeping(self) -> None:
         """Refresh the backlog gauges and forget rows published long ago."""

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -45,7 +46,7 @@ class ServiceRuntime:
         producer: AIOKafkaProducer | None = None,
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or (AdjustableClock() if settings.test_mode else SystemClock())
+        self.clock: Clock = clock or self._default_clock(settings)
         self.engine = engine or make_engine(
             settings.database_url,
             schema=settings.schema_name,
@@ -59,6 +60,8 @@ class ServiceRuntime:
             producer=self.producer,
             service=settings.service_name,
             topic_prefix=settings.topic_prefix,
+            retention_seconds=settings.outbox_replay_window_seconds,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
         )
         self.consumers: list[EventConsumer] = []  # started together in start()
         self._background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
@@ -67,6 +70,15 @@ class ServiceRuntime:
         self._broker_checked_at = 0.0
         self._broker_ok = False
         self.started = False
+
+    @staticmethod
+    def _default_clock(settings: HalteSettings) -> Clock:
+        if not settings.test_mode:
+            return SystemClock()
+        clock = AdjustableClock()
+        # A test that restarts a service hands it the offset it had, so time does not jump back.
+        clock.shift(timedelta(seconds=settings.test_clock_offset_seconds))
+        return clock
 
     def add_consumer(
         self,

@@ -42,6 +42,9 @@ class HalteSettings(BaseSettings):
     topic_prefix: str = Field(default="", alias="HALTE_TOPIC_PREFIX")
     # How long the group waits for a silent member before handing its partitions over:
     # short enough that a crashed replica's work resumes quickly, long enough for GC pauses.
+    # Published outbox rows are kept this long, and republished if the broker loses its log.
+    outbox_replay_window_seconds: float = Field(default=3600.0, ge=0, alias="HALTE_OUTBOX_REPLAY_WINDOW_SECONDS")
+    test_clock_offset_seconds: float = Field(default=0.0, alias="HALTE_TEST_CLOCK_OFFSET_SECONDS")
     kafka_session_timeout_ms: int = Field(default=10000, ge=1000, alias="HALTE_KAFKA_SESSION_TIMEOUT_MS")
 
     admin_token: SecretStr | None = Field(default=None, alias="ADMIN_TOKEN")

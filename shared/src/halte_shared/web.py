@@ -103,6 +103,65 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), None, **(exc.headers or {}))
 
 
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
+_NUL_ESCAPES = (b"\x00", b"\\u0000")
+
+
+class JsonBodyGuard:
+    """Refuse oversized JSON bodies and JSON strings carrying NUL, before any route sees them.
+
+    PostgreSQL cannot store U+0000 in text, so a NUL that reached a handler would turn a
+    client's mistake (or a fuzzer's probe) into a 500 deep in the database layer; one check
+    at the edge answers every service's routes with a precise 4xx instead.
+    """
+
+    def __init__(self, app: Any, *, max_bytes: int = MAX_JSON_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if b"json" not in headers.get(b"content-type", b"").lower() or b"ndjson" in headers.get(b"content-type", b""):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await error_response(413, "payload_too_large", f"JSON bodies are limited to {self.max_bytes} bytes.")(
+                    scope, receive, send
+                )
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if any(escape in body.lower() for escape in _NUL_ESCAPES):
+            await error_response(422, "invalid_character", "Text fields must not contain the NUL character (U+0000).")(
+                scope, receive, send
+            )
+            return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 def install_request_context(app: FastAPI, *, service: str) -> None:
     """Give every request an id (the caller's X-Request-ID or a new one), log context and metrics."""
 
@@ -246,6 +305,8 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, lifespan=lifespan, responses={422: {"model": ErrorResponse}})
     install_error_handlers(app)
+    install_request_context(app, service=title.removeprefix("Halte ").strip())
+    app.add_middleware(JsonBodyGuard)
     app.include_router(plumbing_router())
     if test_mode:
         app.include_router(test_clock_router())

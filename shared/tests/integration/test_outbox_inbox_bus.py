@@ -265,3 +265,38 @@ async def test_two_relays_never_lose_or_double_publish_a_row(plumbing):
     published = await read_topic(settings, "contact.requested", expect=3000)
     seen = [decode(v)[0].id for v in published]
     assert sorted(seen) == sorted(ids), "every row published exactly once"
+
+
+async def test_outbox_republishes_what_a_restarted_memory_only_broker_forgot(isolation, embedded_broker_factory):
+    from halte_shared.bus import ensure_topics
+
+    broker = embedded_broker_factory()
+    await migrate(isolation, PACKAGE, SERVICE)
+    settings = isolation.settings(HalteSettings, service=SERVICE, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
+    await ensure_topics(broker.bootstrap_servers, prefix=settings.topic_prefix)
+    engine = make_engine(settings.database_url, schema=settings.schema_name)
+    sessions = make_session_factory(engine)
+    producer = make_producer(settings)
+    await producer.start()
+    relay = OutboxRelay(
+        session_factory=sessions,
+        producer=producer,
+        service="t",
+        topic_prefix=settings.topic_prefix,
+        bootstrap_servers=broker.bootstrap_servers,
+        continuity_check_seconds=0.1,
+    )
+    try:
+        ids = await write_events(sessions, 20)
+        assert await relay.publish_once() == 20
+        # Published, acknowledged, not consumed yet: then the broker restarts empty.
+        broker.stop()
+        broker.start()
+        await ensure_topics(broker.bootstrap_servers, prefix=settings.topic_prefix)
+        await relay.start()
+        values = await read_topic(settings, "contact.requested", expect=20, timeout=30)
+    finally:
+        await relay.stop()
+        await producer.stop()
+        await engine.dispose()
+    assert sorted(decode(v)[0].id for v in values) == sorted(ids), "every forgotten event came back"

@@ -514,11 +514,15 @@ class CarrierSimulator:
         }
 
     # -- listing -------------------------------------------------------------------------
-    async def list_messages(self, *, to: str | None, message_id: str | None, limit: int) -> dict[str, Any]:
-        """Return the received messages matching the filters, with counts."""
+    async def list_messages(
+        self, *, to: str | None, message_id: str | None, limit: int, offset: int = 0, sender: str | None = None
+    ) -> dict[str, Any]:
+        """Return one page of the received messages matching the filters, with counts of all of them."""
         conditions = []
         if to is not None:
             conditions.append(sim_messages.c.to_number == to)
+        if sender is not None:
+            conditions.append(sim_messages.c.sender == sender)
         if message_id is not None:
             conditions.append(sim_messages.c.message_id == message_id)
         async with self.engine.connect() as conn:
@@ -535,6 +539,7 @@ class CarrierSimulator:
                     select(sim_messages)
                     .where(*conditions)
                     .order_by(sim_messages.c.received_at, sim_messages.c.carrier_message_id)
+                    .offset(offset)
                     .limit(limit)
                 )
             ).all()
@@ -557,6 +562,7 @@ class CarrierSimulator:
         ]
         return {
             "count": int(totals.messages),
+            "offset": offset,
             "counts": {
                 "messages": int(totals.messages),
                 "submissions": int(totals.submissions),
@@ -690,10 +696,12 @@ def simulator_router() -> APIRouter:
         simulator: Simulator,
         to: Annotated[E164 | None, Query()] = None,
         message_id: Annotated[str | None, Query(max_length=128)] = None,
+        sender: Annotated[str | None, Query(max_length=32)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        """List the messages received (filter by number or message id), with counts."""
-        return await simulator.list_messages(to=to, message_id=message_id, limit=limit)
+        """List the messages received (filter by number, sender or message id) page by page, with counts."""
+        return await simulator.list_messages(to=to, message_id=message_id, limit=limit, offset=offset, sender=sender)
 
     @router.get("/v1/replies", tags=["operator"], dependencies=[Depends(require_operator)])
     async def list_replies(

@@ -20,7 +20,7 @@ TZ = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "accounts",
-        sa.Column("account_id", sa.String(64), primary_key=True),
+        sa.Column("account_id", sa.String(200), primary_key=True),
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("contact_info", sa.Text, nullable=False),
         sa.Column("short_codes", ARRAY(sa.String(32)), nullable=False),
@@ -31,7 +31,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "reply_templates",
-        sa.Column("account_id", sa.String(64), primary_key=True),
+        sa.Column("account_id", sa.String(200), primary_key=True),
         sa.Column("purpose", sa.String(32), primary_key=True),
         sa.Column("language", sa.String(2), primary_key=True),
         sa.Column("text", sa.Text, nullable=False),
@@ -39,8 +39,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "pending_events",
-        sa.Column("event_id", sa.String(64), primary_key=True),
-        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("event_id", sa.String(200), primary_key=True),
+        sa.Column("account_id", sa.String(200), nullable=False),
         sa.Column("topic", sa.String(100), nullable=False),
         sa.Column("reason", sa.String(40), nullable=False),
         sa.Column("envelope", sa.LargeBinary, nullable=False),
@@ -49,12 +49,12 @@ def upgrade() -> None:
     op.create_index("pending_events_by_account", "pending_events", ["account_id", "parked_at"])
     op.create_table(
         "charges",
-        sa.Column("charge_id", sa.String(64), primary_key=True),
-        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("charge_id", sa.String(200), primary_key=True),
+        sa.Column("account_id", sa.String(200), nullable=False),
         sa.Column("reason", sa.String(32), nullable=False),
-        sa.Column("cause_event_id", sa.String(64), nullable=False),
+        sa.Column("cause_event_id", sa.String(200), nullable=False),
         sa.Column("phone", sa.String(20), nullable=False),
-        sa.Column("message_id", sa.String(64), nullable=False),
+        sa.Column("message_id", sa.String(200), nullable=False),
         sa.Column("amount", sa.Integer, nullable=False),
         sa.Column("charged_at", TZ, nullable=False),
         sa.UniqueConstraint("cause_event_id", "reason", name="charges_once_per_cause"),
@@ -62,10 +62,10 @@ def upgrade() -> None:
     op.create_index("charges_by_account_phone", "charges", ["account_id", "phone"])
     op.create_table(
         "messages",
-        sa.Column("message_id", sa.String(64), primary_key=True),
+        sa.Column("message_id", sa.String(200), primary_key=True),
         sa.Column("purpose", sa.String(32), nullable=False),
-        sa.Column("cause_event_id", sa.String(64), nullable=False),
-        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("cause_event_id", sa.String(200), nullable=False),
+        sa.Column("account_id", sa.String(200), nullable=False),
         sa.Column("phone", sa.String(20), nullable=False),
         sa.Column("sender", sa.String(32), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("tries", sa.Integer, nullable=False, server_default=sa.text("0")),
         sa.Column("next_attempt_at", TZ, nullable=True),
         sa.Column("lease_until", TZ, nullable=True),
-        sa.Column("carrier", sa.String(64), nullable=True),
+        sa.Column("carrier", sa.String(200), nullable=True),
         sa.Column("carrier_message_id", sa.String(128), nullable=True),
         sa.Column("delivery_status", sa.String(20), nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
@@ -95,11 +95,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "submissions",
-        sa.Column("submission_id", sa.String(64), primary_key=True),
-        sa.Column("message_id", sa.String(64), sa.ForeignKey("messages.message_id"), nullable=False),
+        sa.Column("submission_id", sa.String(200), primary_key=True),
+        sa.Column("message_id", sa.String(200), sa.ForeignKey("messages.message_id"), nullable=False),
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("tries", sa.Integer, nullable=False, server_default=sa.text("0")),
-        sa.Column("carrier", sa.String(64), nullable=True),
+        sa.Column("carrier", sa.String(200), nullable=True),
         sa.Column("carrier_message_id", sa.String(128), nullable=True),
         sa.Column("outcome", sa.String(20), nullable=True),
         sa.Column("error", sa.Text, nullable=True),
@@ -112,11 +112,11 @@ def upgrade() -> None:
     op.create_index("submissions_by_carrier_id", "submissions", ["carrier_message_id"])
     op.create_table(
         "contact_requests",
-        sa.Column("request_id", sa.String(64), primary_key=True),
-        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("request_id", sa.String(200), primary_key=True),
+        sa.Column("account_id", sa.String(200), nullable=False),
         sa.Column("phone", sa.String(20), nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False),
-        sa.Column("message_id", sa.String(64), nullable=True),
+        sa.Column("message_id", sa.String(200), nullable=True),
         sa.Column("raw_text", sa.Text, nullable=True),
         sa.Column("received_at", TZ, nullable=False),
         sa.Column("handled_at", TZ, nullable=False),
