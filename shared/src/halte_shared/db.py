@@ -38,14 +38,27 @@ def check_schema_name(schema: str) -> str:
     return schema
 
 
-def make_engine(database_url: str, *, schema: str, pool_size: int = 10, application_name: str = "halte") -> AsyncEngine:
-    """Create the service's engine; every connection's search_path is its schema."""
+def make_engine(
+    database_url: str,
+    *,
+    schema: str,
+    pool_size: int = 10,
+    application_name: str = "halte",
+    pre_ping: bool = True,
+    recycle_seconds: int = 1800,
+) -> AsyncEngine:
+    """Create the service's engine; every connection's search_path is its schema.
+
+    Pre-ping costs three round trips per checkout with asyncpg; a hot path whose failure
+    is retried by its caller (a carrier webhook) may turn it off and rely on recycling.
+    """
     check_schema_name(schema)
     return create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
+        pool_recycle=recycle_seconds,
         connect_args={
             "server_settings": {"search_path": schema, "application_name": application_name},
             "command_timeout": 60,

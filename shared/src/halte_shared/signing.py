@@ -45,7 +45,8 @@ def verify_webhook(
     if abs(now_unix - sent_at) > window_seconds:
         raise BadSignature(f"timestamp is more than {window_seconds} s away from now")
     expected = webhook_signature(secret, timestamp, body)
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and a hostile header may carry them.
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
         raise BadSignature("signature does not match")
 
 
@@ -70,7 +71,7 @@ def read_unsubscribe_token(secret: str, token: str) -> tuple[str, str]:
     if not claims or not mac:
         raise BadSignature("the link is incomplete")
     expected = _b64(hmac.new(secret.encode(), claims.encode(), hashlib.sha256).digest()[:18])
-    if not hmac.compare_digest(expected, mac):
+    if not hmac.compare_digest(expected.encode(), mac.encode()):
         raise BadSignature("the link has been altered")
     try:
         data = json.loads(_unb64(claims))

@@ -45,3 +45,11 @@ def test_unsubscribe_token_round_trip_and_tamper():
             read_unsubscribe_token(SECRET, bad)
     with pytest.raises(BadSignature):
         read_unsubscribe_token("another-secret", token)
+
+
+def test_non_ascii_signature_or_token_is_refused_not_crashing():
+    with pytest.raises(BadSignature):
+        verify_webhook(secret=SECRET, timestamp="1000", signature="é" * 64, body=BODY, now_unix=1000)
+    token = make_unsubscribe_token(SECRET, account_id="a", phone="+33612345678")
+    with pytest.raises(BadSignature):
+        read_unsubscribe_token(SECRET, token.split(".")[0] + ".é")

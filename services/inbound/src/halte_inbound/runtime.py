@@ -1,0 +1,48 @@
+"""The inbound service's runtime: the shared plumbing plus the carrier registry."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+from halte_inbound.adapters.carriers import CarrierRegistry
+from halte_inbound.adapters.database import make_webhook_engine
+from halte_inbound.config import Settings
+from halte_shared.clock import Clock
+from halte_shared.runtime import ServiceRuntime
+
+#: Under load the relay is busy anyway; waking it for every committed row would make it run
+#: one transaction per row instead of one per batch.
+RELAY_NUDGE_SECONDS = 0.02
+
+
+class InboundRuntime(ServiceRuntime):
+    """Own the connections and loops of the inbound service, and its carriers."""
+
+    settings: Settings
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, carriers: CarrierRegistry | None = None):
+        engine = make_webhook_engine(
+            settings.database_url,
+            schema=settings.schema_name,
+            pool_size=settings.db_pool_size,
+            application_name=settings.service_name,
+        )
+        super().__init__(settings, clock=clock, engine=engine)
+        self.carriers = carriers or CarrierRegistry.from_settings(settings)
+        self._nudged_at = 0.0
+        # Record and event ids need uniqueness, not secrecy: a generator seeded once from the
+        # OS spares a getrandom system call per id, which the webhook path makes three of.
+        self._ids = random.Random()
+
+    def new_id(self) -> str:
+        """Return a fresh random (version 4) UUID for a record or an event."""
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
+    def nudge_relay(self) -> None:
+        """Tell the outbox relay rows were committed, at most once per RELAY_NUDGE_SECONDS."""
+        now = time.monotonic()
+        if now - self._nudged_at >= RELAY_NUDGE_SECONDS:
+            self._nudged_at = now
+            self.relay.wake()
