@@ -8,6 +8,7 @@ has to parse FastAPI's default shapes.
 from __future__ import annotations
 
 import hmac
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -52,11 +53,19 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+_UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Write NUL and lone surrogates as escapes, so echoing hostile input cannot break the answer."""
+    return _UNENCODABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None, **headers: str) -> JSONResponse:
     """Build the contract's error JSON."""
     return JSONResponse(
         status_code=status,
-        content={"error": {"code": code, "message": message, "field": field}},
+        content={"error": {"code": code, "message": printable(message), "field": field and printable(field)}},
         headers=headers or None,
     )
 

@@ -94,15 +94,19 @@ def test_personalisation_never_crashes(text: str) -> None:
         ("STOP au 36111", True),
         ("stop au 36111", True),
         ("Stop au 36 111", True),
-        ("STOP 36111", True),
+        # Not the mandated wording: the dispatcher refuses it, so the mention is added.
+        ("STOP 36111", False),
         ("STOP SMS au 36111", True),
-        ("stop: 36111", True),
+        ("stop: 36111", False),
+        ("STOP au numéro 36111", False),
         ("Répondez STOP au 36111 pour ne plus recevoir", True),
         ("STOP au 361112", False),
         ("STOP au 36112", False),
         ("36111", False),
         ("nonstop au 36111", False),
-        ("STOP au {first_name} 36111", True),
+        # A placeholder inside the mention breaks it: the value would stand between "au" and the code.
+        ("STOP au {first_name} 36111", False),
+        ("{first_name}STOP au 36111", False),
     ],
 )
 def test_has_stop_mention(text: str, present: bool) -> None:
@@ -131,6 +135,10 @@ def test_stop_mention_naming_another_short_code_is_refused(text: str) -> None:
         ("Dupontel promo", "Dupont", False),
         ("chez  Dupont   & Fils", "Dupont & Fils", True),
         ("Hello {first_name}", "Dupont", False),
+        # Accents count, as at the dispatcher: "cafe" does not name "Café".
+        ("Café Dupont promo", "café dupont", True),
+        ("Cafe Dupont promo", "Café Dupont", False),
+        ("Dupont {first_name} & Fils", "Dupont & Fils", False),
     ],
 )
 def test_names_advertiser(text: str, name: str, present: bool) -> None:
@@ -171,3 +179,19 @@ def test_foreign_marketing_link_not_duplicated() -> None:
     )
     assert composed.text == f"Dupont promo {url}"
     assert not composed.unsubscribe_link_added
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A value glued to the mention could turn "36111" into "361112": the mention is added.
+        ("Dupont promo STOP au 36111{first_name}", "Dupont promo STOP au 361112 STOP au 36111"),
+        ("Dupont promo {first_name}STOP au 36111", "Dupont promo 2STOP au 36111 STOP au 36111"),
+        # A value glued to the name: the name is prefixed.
+        ("{first_name}Dupont promo STOP au 36111", "Dupont : 2Dupont promo STOP au 36111"),
+        # Separated by a space, nothing is added.
+        ("Dupont promo STOP au 36111 {first_name}", "Dupont promo STOP au 36111 2"),
+    ],
+)
+def test_values_glued_to_mention_or_name(text: str, expected: str) -> None:
+    assert compose(text, fields={"first_name": "2"}, **MARKETING).text == expected

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from halte_notifier.adapters.carriers import Carriers, default_carriers
@@ -11,7 +9,6 @@ from halte_notifier.config import Settings
 from halte_notifier.crash import CrashHook
 from halte_notifier.handlers import GROUP_ACCOUNTS, GROUP_DELIVERIES, GROUP_REQUESTS, Notifier
 from halte_notifier.sending import Sender
-from halte_shared.bus import EventConsumer
 from halte_shared.clock import Clock
 from halte_shared.runtime import ServiceRuntime
 
@@ -45,20 +42,9 @@ class NotifierRuntime(ServiceRuntime):
     async def start(self) -> None:
         """Open the carriers, start the plumbing and consumers, then the sender."""
         await self.carriers.start()
-        # Joining a consumer group takes seconds; the three groups join side by side
-        # rather than one after the other (readiness waits for all of them).
-        consumers: list[EventConsumer] = self.consumers  # type: ignore[has-type]
-        self.consumers = []
-        try:
-            await super().start()
-        finally:
-            self.consumers = consumers
-        await asyncio.gather(*(consumer.start() for consumer in consumers))
+        await super().start()
         self.sender.start()
-        log.info(
-            "the notifier is consuming and sending",
-            consumers=[consumer.group_id for consumer in consumers],
-        )
+        log.info("the notifier is consuming and sending", consumers=[c.group_id for c in self.consumers])
 
     async def stop(self) -> None:
         """Let the sender finish the tries in flight, then stop the plumbing and close the carriers."""

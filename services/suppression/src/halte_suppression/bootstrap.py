@@ -32,17 +32,6 @@ class SuppressionRuntime(ServiceRuntime):
     handlers: SuppressionHandlers
     consumers: list[EventConsumer]
 
-    async def start(self) -> None:
-        """Start the plumbing, then join the consumer groups concurrently rather than one by one."""
-        # Joining a group takes seconds on the embedded broker (its rebalance delay); three
-        # groups joined in turn would triple the start-up time for nothing.
-        pending: list[EventConsumer] = list(self.consumers)
-        self.consumers = []
-        await super().start()
-        self.consumers = pending  # readiness now waits for each of them to run
-        await asyncio.gather(*(consumer.start() for consumer in pending))
-        log.info("consumer groups joined", consumers=[c.group_id for c in pending])
-
 
 def housekeeping(runtime: SuppressionRuntime) -> Callable[[], Coroutine[Any, Any, None]]:
     """Return the loop that refreshes the feed-head metric and prunes old marketing sends."""

@@ -8,9 +8,11 @@ Rules:
   word), it is prefixed as ``"<Advertiser> : <text>"``.
 - SPEC rule 2 (reference/000-002): every marketing SMS to a French number ends with the
   free opt-out mention ``STOP au <short code>``. It is not added twice when the client
-  already wrote it in any case or spacing ("stop au 36111", "STOP au 36 111",
-  "Stop SMS au 36111"); a STOP mention naming another 5-digit number is refused, since
-  the reply would not reach the account.
+  already wrote it in the mandated wording, in any case or spacing ("stop au 36111",
+  "STOP au 36 111", "Stop SMS au 36111"). Other wordings ("STOP 36111", "Stop: 36111")
+  are not the mandated mention: the dispatcher refuses them (``missing_stop_mention``),
+  so the mention is added after them. A STOP mention naming another 5-digit number is
+  refused, since the reply would not reach the account.
 - SPEC rule 3 (reference/004): a marketing SMS to a French number must come from the
   account's numeric 5-digit short code, the number that receives the STOP reply: an
   alphanumeric sender makes the reply impossible (``alphanumeric_sender``), an ordinary
@@ -31,7 +33,15 @@ anything that is not an identifier (``{}``, ``{-50%}``, ``{ 2 x 1 }``) are not
 placeholders and stay literal; they are sent as written (and count double in GSM-7).
 The decisions about the mention and the advertiser name are taken on the client's own
 words, never on the recipient's values, so every recipient of a campaign gets the same
-additions as the preview showed.
+additions as the preview showed. A placeholder never counts towards a mention or a name
+("STOP au {first_name} 36111" carries none). Recognition is the dispatcher's, exactly:
+case-insensitive on the NFC text, accents significant ("cafe" does not name "Café"),
+because a text the preview approves must never be refused for its content at send time.
+A placeholder glued to the mention or the name ("STOP au 36111{first_name}") makes it
+count as absent too, since a value starting with a digit or a letter would break it. As a
+last guard, the personalised text is checked again and the addition is made if it still
+lacks the mention or the name: a recipient's text may then differ from the preview, the
+price of never sending a message the dispatcher would refuse.
 """
 
 from __future__ import annotations
@@ -146,25 +156,36 @@ def _literal_words(text: str) -> str:
     return _fold(PLACEHOLDER_RE.sub(" ", text))
 
 
+#: Stands for a recipient's value: neither a word character nor a space, and refused in
+#: client texts (a control character), so no mention or name can match across it.
+_VALUE_MARK: Final = "\x01"
+
+
+def _client_words(text: str) -> str:
+    # The dispatcher's view of a text (NFC, case-folded), with each placeholder made opaque.
+    return unicodedata.normalize("NFC", PLACEHOLDER_RE.sub(_VALUE_MARK, text)).casefold()
+
+
 def stop_mention(short_code: str) -> str:
     """Return the opt-out mention for a short code."""
     return STOP_MENTION_TEMPLATE.format(short_code=short_code)
 
 
 def has_stop_mention(text: str, short_code: str) -> bool:
-    """Tell whether a text already carries ``STOP au <short code>`` in any case or spacing."""
+    """Tell whether a text carries the mandated ``STOP au <short code>`` in any case or spacing."""
     digits = r"[ \t]?".join(re.escape(d) for d in short_code)
-    pattern = rf"\bstop\b{_MENTION_JOINERS}{digits}(?!\d)"
-    return re.search(pattern, _literal_words(text)) is not None
+    # A placeholder glued to the mention counts as the letter or digit its value may start with.
+    pattern = rf"(?<![\w\x01])stop(?:\s+sms)?\s+au\s+{digits}(?![\d\x01])"
+    return re.search(pattern, _client_words(text)) is not None
 
 
 def names_advertiser(text: str, advertiser_name: str) -> bool:
-    """Tell whether a text already names the advertiser as a whole word, ignoring case and accents."""
-    words = _fold(advertiser_name).split()
+    """Tell whether a text already names the advertiser as whole words, ignoring case and spacing."""
+    words = unicodedata.normalize("NFC", advertiser_name).casefold().split()
     if not words:
         return False
-    pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)"
-    return re.search(pattern, _literal_words(text)) is not None
+    pattern = r"(?<![\w\x01])" + r"\s+".join(re.escape(w) for w in words) + r"(?![\w\x01])"
+    return re.search(pattern, _client_words(text)) is not None
 
 
 def check_short_code(short_code: object) -> str:
@@ -327,7 +348,12 @@ def compose(
     body = body.strip()
     if not body:
         raise DomainError("empty_text", "The message text is empty once personalised.", "text")
+    if marketing and not add_advertiser and not names_advertiser(body, advertiser):
+        add_advertiser = True  # a value glued to the name broke it (see the module docstring)
     final = ADVERTISER_PREFIX_TEMPLATE.format(name=advertiser, text=body) if add_advertiser else body
+    if marketing and destination_is_french and not add_mention:
+        assert short_code is not None
+        add_mention = not has_stop_mention(final, short_code)
     if add_mention:
         assert short_code is not None
         final = f"{final.rstrip()} {stop_mention(short_code)}"

@@ -29,12 +29,13 @@ clock skew between the client and us is tolerated). Time is always passed in.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from halte_campaign_api.domain.errors import DomainError
+from halte_campaign_api.domain.errors import DomainError, has_unstorable, safe_text
 from halte_shared.events import ConsentSnapshot
 
 BASES: Final = ("opt_in", "customer", "b2b", "non_commercial", "none")
@@ -69,7 +70,9 @@ ACCOUNT_CREATION_SOURCES: Final = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def _source_key(source: str) -> str:
+    # Cached: an import repeats the same few sources on every row.
     return re.sub(r"[\s\-]+", "_", source.strip().casefold())
 
 
@@ -84,6 +87,8 @@ def _as_text(value: Any, *, name: str, prefix: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise DomainError("invalid_type", f"{name} must be a string.", f"{prefix}.{name}")
+    if has_unstorable(value):
+        raise DomainError("invalid_character", f"{name} contains a NUL or an unpaired surrogate.", f"{prefix}.{name}")
     value = value.strip()
     if len(value) > TEXT_LIMITS[name]:
         raise DomainError("too_long", f"{name} is longer than {TEXT_LIMITS[name]} characters.", f"{prefix}.{name}")
@@ -118,29 +123,47 @@ def validate_consent(
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> ConsentSnapshot:
     """Return the consent record checked and tidied, or raise DomainError naming the field."""
+    return ConsentSnapshot(**consent_values(consent, now=now, field_prefix=field_prefix, max_skew=max_skew))
+
+
+def consent_values(
+    consent: Any,
+    *,
+    now: datetime,
+    field_prefix: str = "consent",
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+) -> dict[str, Any]:
+    """Return the consent record's fields checked and tidied (as validate_consent), or raise DomainError."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    if (
-        consent is None
-        or isinstance(consent, (str, bytes))
-        or not (isinstance(consent, Mapping) or hasattr(consent, "basis"))
-    ):
+    # A plain dict is by far the common case (every imported row): read it without ABC checks.
+    is_mapping = type(consent) is dict or (
+        consent is not None and not isinstance(consent, (str, bytes)) and isinstance(consent, Mapping)
+    )
+    if not is_mapping and (consent is None or isinstance(consent, (str, bytes)) or not hasattr(consent, "basis")):
         raise DomainError("invalid_consent", "consent must be an object with a basis.", field_prefix)
-    if isinstance(consent, Mapping):
+    if is_mapping:
         # A misspelt field (e.g. "wordng") would silently drop proof: refuse it instead.
         for key in consent:
             if key not in KNOWN_FIELDS:
-                raise DomainError("unknown_field", f"{key!r} is not a consent field.", f"{field_prefix}.{key}")
+                raise DomainError(
+                    "unknown_field", f"{key!r} is not a consent field.", f"{field_prefix}.{safe_text(str(key))}"
+                )
+        read = consent.get
+    else:
 
-    basis = _read(consent, "basis")
+        def read(name: str) -> Any:
+            return getattr(consent, name, None)
+
+    basis = read("basis")
     if basis not in BASES:
         raise DomainError("invalid_basis", f"basis must be one of {', '.join(BASES)}.", f"{field_prefix}.basis")
 
     values: dict[str, Any] = {"basis": basis}
     for name in DATE_FIELDS:
-        values[name] = _as_datetime(_read(consent, name), name=name, prefix=field_prefix, now=now, max_skew=max_skew)
+        values[name] = _as_datetime(read(name), name=name, prefix=field_prefix, now=now, max_skew=max_skew)
     for name in TEXT_LIMITS:
-        values[name] = _as_text(_read(consent, name), name=name, prefix=field_prefix)
+        values[name] = _as_text(read(name), name=name, prefix=field_prefix)
 
     source_key = _source_key(values["source"]) if values["source"] else ""
     if basis == "opt_in" and source_key in TERMS_ONLY_SOURCES:
@@ -161,7 +184,7 @@ def validate_consent(
     for name in REQUIRED_FIELDS[basis]:
         if values[name] is None:
             raise DomainError("missing_field", f"{name} is required for basis {basis!r}.", f"{field_prefix}.{name}")
-    return ConsentSnapshot(**values)
+    return values
 
 
 def _add_years(instant: datetime, years: int) -> datetime:

@@ -7,7 +7,11 @@ with a 4xx status, naming the JSON field at fault, and changes nothing. The doma
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
+
+#: What PostgreSQL text and UTF-8 cannot carry: NUL and lone surrogates (from JSON "\\ud800" escapes).
+UNSTORABLE_RE: Final = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class DomainError(ValueError):
@@ -25,3 +29,13 @@ class DomainError(ValueError):
 
     def __repr__(self) -> str:
         return f"DomainError(code={self.code!r}, message={self.message!r}, field={self.field!r})"
+
+
+def has_unstorable(text: str) -> bool:
+    """Tell whether a string holds a character no database or UTF-8 response can carry."""
+    return UNSTORABLE_RE.search(text) is not None
+
+
+def safe_text(text: str) -> str:
+    """Return a string with NUL and lone surrogates written as escapes (for messages and reports)."""
+    return UNSTORABLE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

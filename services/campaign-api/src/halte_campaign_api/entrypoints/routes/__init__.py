@@ -1,0 +1,1 @@
+"""The routers of campaign-api, one per concept."""
