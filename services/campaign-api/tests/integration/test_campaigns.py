@@ -194,6 +194,10 @@ async def test_preview_launch_stream_and_report(service):
     await eventually(
         lambda: campaign_status(service, headers, cid), lambda c: c["status"] == "completed", what="campaign completed"
     )
+    # Its evidence keeps the whole story: held to a date first, then sent.
+    [held_message] = (await http.get("/v1/evidence/0612345603", headers=headers)).json()["messages"]
+    assert [(d["outcome"], d["final"]) for d in held_message["decisions"]] == [("held", False), ("sent", True)]
+    assert held_message["decisions"][0]["scheduled_for"] is not None
 
 
 async def test_launch_refusals_change_nothing(service):

@@ -283,3 +283,20 @@ import_errors = Table(
     Column("field", String(100)),
     PrimaryKeyConstraint("job_id", "row_no"),
 )
+
+
+#: Every policy decision a message received, in order: a hold to Monday 08:00 followed by
+#: Monday's refusal is two rows. The recipient row keeps only the latest, for reports;
+#: the evidence of what the platform decided, and when, is this history.
+decision_history = Table(
+    "decision_history",
+    metadata,
+    Column("request_id", String(64), nullable=False),
+    Column("account_id", ID, nullable=False),
+    Column("decision", String(10), nullable=False),
+    Column("reason", String(100), nullable=False),
+    Column("final", Boolean, nullable=False),
+    _ts("scheduled_for"),
+    _ts("decided_at", nullable=False),
+    PrimaryKeyConstraint("request_id", "decided_at", "decision", name="decision_history_pkey"),
+)

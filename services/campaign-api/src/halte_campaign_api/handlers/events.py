@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from halte_campaign_api.adapters.tables import (
     accounts,
     contacts,
+    decision_history,
     deliveries,
     optins,
     optouts,
@@ -279,6 +280,26 @@ def _latest_decisions(decisions: list[DispatchDecided]) -> dict[str, DispatchDec
 
 
 async def _apply_decisions(session: AsyncSession, decisions: list[DispatchDecided], *, now: datetime) -> None:
+    # The history keeps every decision (a redelivery is the same row, so nothing doubles);
+    # the recipient row below keeps only the latest, for reports.
+    await session.execute(
+        insert(decision_history)
+        .values(
+            [
+                {
+                    "request_id": d.request_id,
+                    "account_id": d.account_id,
+                    "decision": d.decision,
+                    "reason": d.reason,
+                    "final": d.final,
+                    "scheduled_for": d.scheduled_for,
+                    "decided_at": d.decided_at,
+                }
+                for d in decisions
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
     refunds: dict[tuple[str, str | None], list[tuple[str, int]]] = defaultdict(list)
     for decision in _latest_decisions(decisions).values():
         row = (

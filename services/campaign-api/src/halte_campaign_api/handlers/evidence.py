@@ -6,7 +6,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from halte_campaign_api.adapters.tables import contacts, erasures, optins, optouts, recipients, suppression_state
+from halte_campaign_api.adapters.tables import (
+    contacts,
+    decision_history,
+    erasures,
+    optins,
+    optouts,
+    recipients,
+    suppression_state,
+)
+from halte_campaign_api.domain.campaigns import outcome_of
 from halte_campaign_api.domain.phones import normalize_contact_phone
 from halte_campaign_api.handlers.contacts import contact_view
 from halte_campaign_api.handlers.optouts import optout_view
@@ -31,6 +40,31 @@ async def evidence_for(runtime: CampaignRuntime, *, account_id: str, phone: str)
                 .limit(MAX_MESSAGES)
             )
         ).all()
+        history_rows = (
+            (
+                await session.execute(
+                    select(decision_history)
+                    .where(
+                        decision_history.c.account_id == account_id,
+                        decision_history.c.request_id.in_([m.request_id for m in messages]),
+                    )
+                    .order_by(decision_history.c.decided_at)
+                )
+            ).all()
+            if messages
+            else []
+        )
+        history: dict[str, list[dict[str, Any]]] = {}
+        for h in history_rows:
+            history.setdefault(h.request_id, []).append(
+                {
+                    "outcome": outcome_of(h.decision),
+                    "reason": h.reason,
+                    "final": h.final,
+                    "decided_at": h.decided_at,
+                    "scheduled_for": h.scheduled_for,
+                }
+            )
         optout_rows = (
             await session.execute(
                 select(optouts)
@@ -82,6 +116,7 @@ async def evidence_for(runtime: CampaignRuntime, *, account_id: str, phone: str)
                     "decided_at": m.decided_at,
                     "scheduled_for": m.scheduled_for,
                 },
+                "decisions": history.get(m.request_id, []),
                 "sent_at": m.sent_at,
                 "message_id": m.message_id,
                 "delivery_status": m.delivery_status,
