@@ -82,6 +82,8 @@ class OutboxRelay:
         #: Per partition, the first offset the broker gave our latest write there.
         self._acknowledged: dict[TopicPartition, int] = {}
         self._seen_end: dict[TopicPartition, int] = {}
+        self._settled: dict[TopicPartition, int] = {}
+        self._suspected: set[TopicPartition] = set()
         self._probe: AIOKafkaConsumer | None = None
         self._last_continuity_check = 0.0
         self._wake = asyncio.Event()
@@ -203,21 +205,34 @@ class OutboxRelay:
                     bootstrap_servers=self._bootstrap, client_id=f"{self._service}-outbox-probe"
                 )
                 await self._probe.start()
-            ends = await asyncio.wait_for(self._probe.end_offsets(list(self._acknowledged)), timeout=5)
+            # Judge only writes acknowledged before the previous check: a broker may answer an
+            # offsets query with a view older than the acknowledgement it just sent.
+            settled = self._settled
+            self._settled = dict(self._acknowledged)
+            if not settled:
+                return
+            ends = await asyncio.wait_for(self._probe.end_offsets(list(settled)), timeout=5)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.info("could not check the broker's logs this time", error=repr(exc))
             return
-        # Two signs of a lost log: the end fell below the first offset of our latest write
-        # to that partition (brokers report at least the last batch's base offset + 1), or
-        # below an end we saw earlier (a healthy log only grows).
-        lost = [
-            tp
-            for tp, first in self._acknowledged.items()
-            if tp in ends and (ends[tp] <= first or ends[tp] < self._seen_end.get(tp, 0))
-        ]
-        self._seen_end.update(ends)
-        if lost:
-            await self.republish_window(reason=f"the broker no longer has what it acknowledged on {lost[0].topic}")
+        # Two signs of a lost log: the end fell below the first offset of a settled write to
+        # that partition (brokers report at least the last batch's base offset + 1), or below
+        # an end seen earlier (a healthy log only grows). A sign must show twice in a row.
+        lost = sorted(
+            (
+                tp
+                for tp, first in settled.items()
+                if tp in ends and (ends[tp] <= first or ends[tp] < self._seen_end.get(tp, 0))
+            ),
+            key=str,
+        )
+        for tp, end in ends.items():
+            if tp not in lost:
+                self._seen_end[tp] = max(self._seen_end.get(tp, 0), end)
+        confirmed = [tp for tp in lost if tp in self._suspected]
+        self._suspected = set(lost)
+        if confirmed:
+            await self.republish_window(reason=f"the broker no longer has what it acknowledged on {confirmed[0].topic}")
 
     async def republish_window(self, *, reason: str) -> int:
         """Mark every row published within the replay window as unpublished again."""
@@ -229,6 +244,8 @@ class OutboxRelay:
             )
         self._acknowledged.clear()
         self._seen_end.clear()
+        self._settled.clear()
+        self._suspected.clear()
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         metrics.OUTBOX_REPLAYS.labels(self._service).inc()
         log.warning(

@@ -30,6 +30,7 @@ of whitespace.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -89,6 +90,7 @@ def sender_problem(sender: str, *, short_codes: Iterable[str] = ()) -> str | Non
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # every recipient of a campaign checks the same short code
 def _stop_pattern(short_code: str) -> re.Pattern[str]:
     digits = clean_sender(short_code)
     # One optional space or dot between digits: "36111", "36 111", "36.111".

@@ -39,6 +39,11 @@ OUTSIDE_HOURS = "outside_hours"
 SUNDAY = "sunday"
 PUBLIC_HOLIDAY = "public_holiday"
 SCHEDULED = "scheduled"
+# Set by the dispatcher around the policy, never by evaluate(): a marketing request whose account
+# the dispatcher has not heard of yet waits for it (the content rule needs the advertiser's name
+# and short codes), and a message the carrier refused for good ends refused.
+ACCOUNT_UNKNOWN = "account_unknown"
+CARRIER_REJECTED = "carrier_rejected"
 
 REFUSE_REASONS = frozenset(
     {
@@ -58,9 +63,10 @@ REFUSE_REASONS = frozenset(
         MISSING_UNSUBSCRIBE_LINK,
         INSUFFICIENT_CREDITS,
         INVALID_HOURS_WINDOW,
+        CARRIER_REJECTED,
     }
 )
-HOLD_REASONS = frozenset({SUPPRESSION_FEED_STALE, OUTSIDE_HOURS, SUNDAY, PUBLIC_HOLIDAY, SCHEDULED})
+HOLD_REASONS = frozenset({SUPPRESSION_FEED_STALE, OUTSIDE_HOURS, SUNDAY, PUBLIC_HOLIDAY, SCHEDULED, ACCOUNT_UNKNOWN})
 SEND_REASONS = frozenset({OK})
 
 

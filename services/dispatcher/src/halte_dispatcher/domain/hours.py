@@ -320,3 +320,18 @@ def next_window_start(instant: datetime, *, calendar: RecipientCalendar, window:
         if is_allowed(candidate, calendar=calendar, window=window) is None:
             return candidate.astimezone(zone)
     raise ValueError(f"no dispatch window within {SEARCH_HORIZON_DAYS} days of {instant.isoformat()}")
+
+
+def window_closes_at(instant: datetime, *, calendar: RecipientCalendar, window: Window) -> datetime:
+    """Return the instant the window admitting ``instant`` stops admitting dispatch (margin included).
+
+    A send decided inside the window may reach a carrier later (a rate-limited backlog); from
+    this instant on it must be evaluated again, or it would leave after closing time. An
+    instant outside the window gets itself: nothing may be dispatched from it.
+    """
+    _require_aware(instant)
+    if is_allowed(instant, calendar=calendar, window=window) is not None:
+        return instant.astimezone(calendar.zone)
+    zone = calendar.zone
+    local_day = _wall(instant, zone).date()
+    return earliest_instant_at(local_day, window.last_dispatch, zone=zone)

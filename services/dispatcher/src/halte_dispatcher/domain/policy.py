@@ -30,6 +30,7 @@ Time is passed in (``now``, an aware datetime); this module does no I/O and read
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any, Literal
@@ -53,10 +54,11 @@ from halte_dispatcher.domain.hours import (
     is_allowed,
     next_window_start,
     recipient_calendar,
+    window_closes_at,
     window_for,
 )
 from halte_dispatcher.domain.suppression import suppression_check
-from halte_shared.phone import InvalidPhoneNumber, normalize_mobile
+from halte_shared.phone import InvalidPhoneNumber, PhoneInfo, normalize_mobile
 
 MessageKind = Literal["marketing", "informative"]
 AccountMode = Literal["marketing", "notification"]
@@ -184,6 +186,14 @@ class PolicyInput:
         )
 
 
+@functools.lru_cache(maxsize=16384)
+def recipient_number(phone: str) -> PhoneInfo:
+    """Return the recipient's number described, or raise InvalidPhoneNumber (memoised: parsing is costly)."""
+    # A dispatcher batch evaluates a number, then asks its deadline: the second read is free.
+    # Failures are not memoised (lru_cache does not keep exceptions), which only costs time.
+    return normalize_mobile(phone)
+
+
 def account_window(*, hours_profile: str, window_start: str | time | None, window_end: str | time | None) -> Window:
     """Return the window an account dispatches marketing in: its profile, narrowed, never widened."""
     # An unknown profile name is an operator mistake; strict is the narrowest legal window, so
@@ -202,7 +212,7 @@ def evaluate(request: PolicyInput, *, now: datetime) -> Decision:
     marketing = request.kind == "marketing"
 
     try:
-        phone_info = normalize_mobile(request.phone)
+        phone_info = recipient_number(request.phone)
     except InvalidPhoneNumber as exc:
         return Decision.refuse(NOT_MOBILE if exc.code == "not_mobile" else INVALID_NUMBER)
 
@@ -249,6 +259,30 @@ def evaluate(request: PolicyInput, *, now: datetime) -> Decision:
     if target > now:
         return Decision.hold(SCHEDULED, target)
     return Decision.send()
+
+
+def dispatch_deadline(request: PolicyInput, *, now: datetime) -> datetime | None:
+    """Return when a ``send`` decided at ``now`` stops being lawful to dispatch, or None if never.
+
+    Rule 4 constrains the moment the SMS leaves, not the moment it was decided: a marketing send
+    still waiting for a carrier at the window's last dispatch minute must be evaluated again
+    (and held until the next opening). Informative messages have no deadline. Same inputs and
+    fallbacks as :func:`evaluate`, so the two never disagree on the window.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if request.kind != "marketing":
+        return None
+    try:
+        phone_info = recipient_number(request.phone)
+        window = account_window(
+            hours_profile=request.hours_profile, window_start=request.window_start, window_end=request.window_end
+        )
+    except (InvalidPhoneNumber, HoursConfigError):
+        # evaluate() refuses these; a send cannot exist, so it is already too late.
+        return now
+    calendar = recipient_calendar(phone_info=phone_info, postal_code=request.postal_code)
+    return window_closes_at(now, calendar=calendar, window=window)
 
 
 def _content_problem(request: PolicyInput, *, french_destination: bool) -> str | None:

@@ -1,0 +1,546 @@
+"""The dispatcher's SQL, set-based: one statement per batch, never one per recipient.
+
+Arrays are passed whole and unnested by PostgreSQL, so a batch of a thousand recipients is a
+handful of round trips and the statements keep one text (and one prepared plan) whatever the
+batch size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from halte_dispatcher.adapters.tables import HELD, PENDING_ACCOUNT, REFUSED, SENDING, SUBMITTED
+from halte_dispatcher.domain.decision import SUPPRESSION_FEED_STALE
+from halte_dispatcher.domain.dispatch import AccountView
+from halte_shared.events import Envelope, Payload, encode, envelope_for
+
+# -- outbox and inbox, many rows at once ----------------------------------------------------
+
+_INSERT_OUTBOX = text(
+    """
+    INSERT INTO outbox (event_id, topic, key, envelope)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:envs AS bytea[]))
+    """
+)
+
+
+async def add_many_to_outbox(
+    session: AsyncSession, items: Sequence[tuple[Payload, str | None]], *, producer: str, occurred_at: datetime
+) -> list[Envelope]:
+    """Write events into the outbox in the caller's transaction, in one statement."""
+    # Same rows as halte_shared.outbox.add_to_outbox writes, one statement for the batch.
+    envelopes = [envelope_for(payload, producer=producer, occurred_at=occurred_at) for payload, _ in items]
+    if not envelopes:
+        return []
+    await session.execute(
+        _INSERT_OUTBOX,
+        {
+            "ids": [e.id for e in envelopes],
+            "topics": [e.type for e in envelopes],
+            "keys": [key for _, key in items],
+            "envs": [encode(e) for e in envelopes],
+        },
+    )
+    return envelopes
+
+
+_INSERT_INBOX = text(
+    """
+    INSERT INTO inbox (consumer, event_id, topic, partition, "offset")
+    SELECT * FROM unnest(CAST(:consumers AS text[]), CAST(:ids AS text[]), CAST(:topics AS text[]),
+                         CAST(:partitions AS int[]), CAST(:offsets AS bigint[]))
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    event_id: str
+    topic: str
+    partition: int | None
+    offset: int | None
+
+
+async def first_deliveries(session: AsyncSession, *, consumer: str, entries: Sequence[InboxEntry]) -> set[str]:
+    """Record events as processed by a consumer; return the ids seen for the first time."""
+    if not entries:
+        return set()
+    rows = await session.execute(
+        _INSERT_INBOX,
+        {
+            "consumers": [consumer] * len(entries),
+            "ids": [e.event_id for e in entries],
+            "topics": [e.topic for e in entries],
+            "partitions": [e.partition for e in entries],
+            "offsets": [e.offset for e in entries],
+        },
+    )
+    return {row.event_id for row in rows}
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+_UPSERT_ACCOUNT = text(
+    """
+    INSERT INTO accounts (account_id, name, mode, short_codes, contact_info, hours_profile,
+                          window_start, window_end, active, changed_at)
+    VALUES (:account_id, :name, :mode, CAST(:short_codes AS text[]), :contact_info, :hours_profile,
+            :window_start, :window_end, :active, :changed_at)
+    ON CONFLICT (account_id) DO UPDATE SET
+        name = excluded.name, mode = excluded.mode, short_codes = excluded.short_codes,
+        contact_info = excluded.contact_info, hours_profile = excluded.hours_profile,
+        window_start = excluded.window_start, window_end = excluded.window_end,
+        active = excluded.active, changed_at = excluded.changed_at
+    WHERE accounts.changed_at <= excluded.changed_at
+    RETURNING account_id
+    """
+)
+
+
+async def upsert_account(session: AsyncSession, *, values: dict[str, Any]) -> bool:
+    """Store an account's settings unless a newer change is already stored; True if stored."""
+    return (await session.execute(_UPSERT_ACCOUNT, values)).first() is not None
+
+
+async def load_accounts(session: AsyncSession, account_ids: Iterable[str]) -> dict[str, AccountView]:
+    """Return the known accounts among these ids."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT account_id, name, mode, short_codes, hours_profile, window_start, window_end, active "
+            "FROM accounts WHERE account_id = ANY(CAST(:ids AS text[]))"
+        ),
+        {"ids": ids},
+    )
+    return {
+        row.account_id: AccountView(
+            account_id=row.account_id,
+            name=row.name,
+            mode=row.mode,
+            short_codes=tuple(row.short_codes),
+            hours_profile=row.hours_profile,
+            window_start=row.window_start,
+            window_end=row.window_end,
+            active=row.active,
+        )
+        for row in rows
+    }
+
+
+# -- the local blocklist and its feed ---------------------------------------------------------
+
+
+async def suppressed_pairs(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Return the (account, number) pairs the local blocklist suppresses."""
+    unique = sorted(set(pairs))
+    if not unique:
+        return set()
+    rows = await session.execute(
+        text(
+            """
+            SELECT b.account_id, b.phone
+            FROM blocklist b
+            JOIN unnest(CAST(:accounts AS text[]), CAST(:phones AS text[])) AS u(account_id, phone)
+              ON b.account_id = u.account_id AND b.phone = u.phone
+            WHERE b.suppressed
+            """
+        ),
+        {"accounts": [a for a, _ in unique], "phones": [p for _, p in unique]},
+    )
+    return {(row.account_id, row.phone) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class BlocklistChange:
+    """A change to apply to the local copy, from the feed or from an event."""
+
+    account_id: str
+    phone: str
+    suppressed: bool
+    sequence: int
+    changed_at: datetime | None
+
+
+_APPLY_CHANGES = text(
+    """
+    INSERT INTO blocklist (account_id, phone, suppressed, sequence, changed_at, applied_at)
+    SELECT u.account_id, u.phone, u.suppressed, u.sequence, u.changed_at, :now
+    FROM unnest(CAST(:accounts AS text[]), CAST(:phones AS text[]), CAST(:suppressed AS boolean[]),
+                CAST(:sequences AS bigint[]), CAST(:changed AS timestamptz[]))
+         AS u(account_id, phone, suppressed, sequence, changed_at)
+    ON CONFLICT (account_id, phone) DO UPDATE SET
+        suppressed = excluded.suppressed, sequence = excluded.sequence,
+        changed_at = excluded.changed_at, applied_at = excluded.applied_at
+    WHERE blocklist.sequence < excluded.sequence
+    RETURNING account_id, phone, suppressed, changed_at
+    """
+)
+
+
+async def apply_blocklist_changes(
+    session: AsyncSession, changes: Sequence[BlocklistChange], *, now: datetime
+) -> list[BlocklistChange]:
+    """Apply changes newer than what the copy holds; return those that changed it."""
+    latest: dict[tuple[str, str], BlocklistChange] = {}
+    for change in changes:
+        key = (change.account_id, change.phone)
+        # One row per key per statement (PostgreSQL refuses to update a row twice in one command).
+        if key not in latest or latest[key].sequence < change.sequence:
+            latest[key] = change
+    if not latest:
+        return []
+    batch = list(latest.values())
+    rows = await session.execute(
+        _APPLY_CHANGES,
+        {
+            "accounts": [c.account_id for c in batch],
+            "phones": [c.phone for c in batch],
+            "suppressed": [c.suppressed for c in batch],
+            "sequences": [c.sequence for c in batch],
+            "changed": [c.changed_at for c in batch],
+            "now": now,
+        },
+    )
+    applied = {(row.account_id, row.phone) for row in rows}
+    return [c for c in batch if (c.account_id, c.phone) in applied]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    applied_sequence: int
+    caught_up_at: datetime | None
+    latest_sequence: int
+
+
+async def load_feed_state(session: AsyncSession) -> FeedState:
+    """Return how far the local copy has followed the feed."""
+    row = (
+        await session.execute(
+            text("SELECT applied_sequence, caught_up_at, latest_sequence FROM feed_state WHERE id = 1")
+        )
+    ).one()
+    return FeedState(row.applied_sequence, row.caught_up_at, row.latest_sequence)
+
+
+async def record_feed_progress(
+    session: AsyncSession, *, applied_sequence: int, latest_sequence: int, caught_up_at: datetime | None
+) -> None:
+    """Record what a poll applied and, when it reached the feed's end, when that was proven."""
+    # GREATEST: several replicas poll the same feed; a slower one must not move the proof back.
+    await session.execute(
+        text(
+            """
+            UPDATE feed_state SET
+                applied_sequence = GREATEST(applied_sequence, :applied),
+                latest_sequence = GREATEST(latest_sequence, :latest),
+                caught_up_at = CASE WHEN CAST(:caught_up_at AS timestamptz) IS NULL THEN caught_up_at
+                                    ELSE GREATEST(caught_up_at, CAST(:caught_up_at AS timestamptz)) END,
+                last_error = NULL
+            WHERE id = 1
+            """
+        ),
+        {"applied": applied_sequence, "latest": latest_sequence, "caught_up_at": caught_up_at},
+    )
+
+
+async def record_feed_error(session: AsyncSession, *, error: str) -> None:
+    """Remember why the last poll failed (shown by readiness and logs)."""
+    await session.execute(text("UPDATE feed_state SET last_error = :error WHERE id = 1"), {"error": error[:1000]})
+
+
+# -- dispatches -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NewDispatch:
+    """A decided request about to be stored."""
+
+    request_id: str
+    event_id: str
+    account_id: str
+    campaign_id: str | None
+    phone: str
+    kind: str
+    request: dict[str, Any]
+    state: str
+    decision: str
+    reason: str
+    scheduled_for: datetime | None
+    release_at: datetime | None
+    send_by: datetime | None
+    message_id: str
+    priority: int
+    next_attempt_at: datetime | None
+
+
+_INSERT_DISPATCHES = text(
+    """
+    INSERT INTO dispatches (request_id, event_id, account_id, campaign_id, phone, kind, request, state,
+                            decision, reason, scheduled_for, release_at, send_by, message_id, priority,
+                            next_attempt_at, decided_at, updated_at)
+    SELECT u.request_id, u.event_id, u.account_id, u.campaign_id, u.phone, u.kind, CAST(u.request AS jsonb),
+           u.state, u.decision, u.reason, u.scheduled_for, u.release_at, u.send_by, u.message_id, u.priority,
+           u.next_attempt_at, :now, :now
+    FROM unnest(CAST(:request_ids AS text[]), CAST(:event_ids AS text[]), CAST(:account_ids AS text[]),
+                CAST(:campaign_ids AS text[]), CAST(:phones AS text[]), CAST(:kinds AS text[]),
+                CAST(:requests AS text[]), CAST(:states AS text[]), CAST(:decisions AS text[]),
+                CAST(:reasons AS text[]), CAST(:scheduled AS timestamptz[]), CAST(:release AS timestamptz[]),
+                CAST(:send_by AS timestamptz[]), CAST(:message_ids AS text[]), CAST(:priorities AS smallint[]),
+                CAST(:next_attempt AS timestamptz[]))
+         AS u(request_id, event_id, account_id, campaign_id, phone, kind, request, state, decision, reason,
+              scheduled_for, release_at, send_by, message_id, priority, next_attempt_at)
+    ON CONFLICT DO NOTHING
+    RETURNING request_id
+    """
+)
+
+
+async def insert_dispatches(session: AsyncSession, rows: Sequence[NewDispatch], *, now: datetime) -> set[str]:
+    """Store decided requests; return the request ids stored (the others were decided before)."""
+    if not rows:
+        return set()
+    result = await session.execute(
+        _INSERT_DISPATCHES,
+        {
+            "request_ids": [r.request_id for r in rows],
+            "event_ids": [r.event_id for r in rows],
+            "account_ids": [r.account_id for r in rows],
+            "campaign_ids": [r.campaign_id for r in rows],
+            "phones": [r.phone for r in rows],
+            "kinds": [r.kind for r in rows],
+            "requests": [json.dumps(r.request, separators=(",", ":")) for r in rows],
+            "states": [r.state for r in rows],
+            "decisions": [r.decision for r in rows],
+            "reasons": [r.reason for r in rows],
+            "scheduled": [r.scheduled_for for r in rows],
+            "release": [r.release_at for r in rows],
+            "send_by": [r.send_by for r in rows],
+            "message_ids": [r.message_id for r in rows],
+            "priorities": [r.priority for r in rows],
+            "next_attempt": [r.next_attempt_at for r in rows],
+            "now": now,
+        },
+    )
+    return {row.request_id for row in result}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDispatch:
+    """A dispatch row as the loops and the HTTP API read it."""
+
+    request_id: str
+    account_id: str
+    phone: str
+    kind: str
+    request: dict[str, Any]
+    state: str
+    decision: str
+    reason: str
+    scheduled_for: datetime | None
+    send_by: datetime | None
+    message_id: str
+    attempts: int
+
+
+_COLUMNS = (
+    "request_id, account_id, phone, kind, request, state, decision, reason, scheduled_for, send_by, "
+    "message_id, attempts"
+)
+
+
+def _stored(row: Any) -> StoredDispatch:
+    request = row.request if isinstance(row.request, dict) else json.loads(row.request)
+    return StoredDispatch(
+        request_id=row.request_id,
+        account_id=row.account_id,
+        phone=row.phone,
+        kind=row.kind,
+        request=request,
+        state=row.state,
+        decision=row.decision,
+        reason=row.reason,
+        scheduled_for=row.scheduled_for,
+        send_by=row.send_by,
+        message_id=row.message_id,
+        attempts=row.attempts,
+    )
+
+
+async def find_dispatch(
+    session: AsyncSession, *, request_id: str, campaign_id: str | None, phone: str
+) -> StoredDispatch | None:
+    """Return the row that decided this request (by request id, or by campaign and number)."""
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM dispatches WHERE request_id = :request_id "
+                "OR (CAST(:campaign_id AS text) IS NOT NULL AND campaign_id = :campaign_id AND phone = :phone) LIMIT 1"
+            ),
+            {"request_id": request_id, "campaign_id": campaign_id, "phone": phone},
+        )
+    ).first()
+    return _stored(row) if row else None
+
+
+async def claim_due_holds(
+    session: AsyncSession, *, now: datetime, feed_current: bool, limit: int
+) -> list[StoredDispatch]:
+    """Lock held rows whose release time has come (feed-stale holds only once the feed is current)."""
+    if limit <= 0:
+        return []
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT {_COLUMNS} FROM dispatches
+            WHERE state = '{HELD}' AND release_at <= :now AND (reason <> '{SUPPRESSION_FEED_STALE}' OR :current)
+            ORDER BY release_at, request_id
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+            """
+        ),
+        {"now": now, "current": feed_current, "limit": limit},
+    )
+    return [_stored(row) for row in rows]
+
+
+async def claim_pending_accounts(session: AsyncSession, *, limit: int) -> list[StoredDispatch]:
+    """Lock requests that waited for an account that is now known."""
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT {", ".join("d." + c.strip() for c in _COLUMNS.split(","))} FROM dispatches d
+            WHERE d.state = '{PENDING_ACCOUNT}' AND EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = d.account_id)
+            LIMIT :limit
+            FOR UPDATE OF d SKIP LOCKED
+            """
+        ),
+        {"limit": limit},
+    )
+    return [_stored(row) for row in rows]
+
+
+async def claim_due_sends(session: AsyncSession, *, now: datetime, limit: int) -> list[StoredDispatch]:
+    """Lock decided sends waiting for a carrier, informative first, oldest first."""
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT {_COLUMNS} FROM dispatches
+            WHERE state = '{SENDING}' AND next_attempt_at <= :now
+            ORDER BY priority, next_attempt_at
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+            """
+        ),
+        {"now": now, "limit": limit},
+    )
+    return [_stored(row) for row in rows]
+
+
+@dataclass(slots=True)
+class Transition:
+    """A new state for a stored row (a re-evaluation, a carrier answer)."""
+
+    request_id: str
+    state: str
+    decision: str
+    reason: str
+    scheduled_for: datetime | None = None
+    release_at: datetime | None = None
+    send_by: datetime | None = None
+    next_attempt_at: datetime | None = None
+    attempts: int | None = None
+    carrier: str | None = None
+    carrier_message_id: str | None = None
+    submitted_at: datetime | None = None
+    last_error: str | None = None
+
+
+_APPLY_TRANSITIONS = text(
+    """
+    UPDATE dispatches d SET
+        state = u.state, decision = u.decision, reason = u.reason, scheduled_for = u.scheduled_for,
+        release_at = u.release_at, send_by = u.send_by, next_attempt_at = u.next_attempt_at,
+        attempts = COALESCE(u.attempts, d.attempts), carrier = COALESCE(u.carrier, d.carrier),
+        carrier_message_id = COALESCE(u.carrier_message_id, d.carrier_message_id),
+        submitted_at = COALESCE(u.submitted_at, d.submitted_at), last_error = u.last_error, updated_at = :now
+    FROM unnest(CAST(:request_ids AS text[]), CAST(:states AS text[]), CAST(:decisions AS text[]),
+                CAST(:reasons AS text[]), CAST(:scheduled AS timestamptz[]), CAST(:release AS timestamptz[]),
+                CAST(:send_by AS timestamptz[]), CAST(:next_attempt AS timestamptz[]), CAST(:attempts AS int[]),
+                CAST(:carriers AS text[]), CAST(:carrier_ids AS text[]), CAST(:submitted AS timestamptz[]),
+                CAST(:errors AS text[]))
+         AS u(request_id, state, decision, reason, scheduled_for, release_at, send_by, next_attempt_at, attempts,
+              carrier, carrier_message_id, submitted_at, last_error)
+    WHERE d.request_id = u.request_id
+    """
+)
+
+
+async def apply_transitions(session: AsyncSession, transitions: Sequence[Transition], *, now: datetime) -> None:
+    """Move rows to their new states in one statement."""
+    if not transitions:
+        return
+    t = transitions
+    await session.execute(
+        _APPLY_TRANSITIONS,
+        {
+            "request_ids": [x.request_id for x in t],
+            "states": [x.state for x in t],
+            "decisions": [x.decision for x in t],
+            "reasons": [x.reason for x in t],
+            "scheduled": [x.scheduled_for for x in t],
+            "release": [x.release_at for x in t],
+            "send_by": [x.send_by for x in t],
+            "next_attempt": [x.next_attempt_at for x in t],
+            "attempts": [x.attempts for x in t],
+            "carriers": [x.carrier for x in t],
+            "carrier_ids": [x.carrier_message_id for x in t],
+            "submitted": [x.submitted_at for x in t],
+            "errors": [x.last_error for x in t],
+            "now": now,
+        },
+    )
+
+
+async def held_backlog(session: AsyncSession) -> int:
+    """Return how many messages wait in a hold or for their account."""
+    return int(
+        (
+            await session.execute(
+                text(f"SELECT count(*) FROM dispatches WHERE state IN ('{HELD}', '{PENDING_ACCOUNT}')")
+            )
+        ).scalar_one()
+    )
+
+
+async def delete_finished(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` submitted or refused rows last changed before `before`; return how many."""
+    result = await session.execute(
+        text(
+            f"""
+            DELETE FROM dispatches WHERE request_id IN (
+                SELECT request_id FROM dispatches
+                WHERE state IN ('{SUBMITTED}', '{REFUSED}') AND updated_at < :before
+                LIMIT :limit
+            )
+            """
+        ),
+        {"before": before, "limit": limit},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def count_by_state(session: AsyncSession) -> dict[str, int]:
+    """Return how many rows are in each state."""
+    rows = await session.execute(text("SELECT state, count(*) AS n FROM dispatches GROUP BY state"))
+    return {row.state: int(row.n) for row in rows}

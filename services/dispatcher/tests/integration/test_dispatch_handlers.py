@@ -1,0 +1,355 @@
+"""The dispatcher's handlers driven one step at a time, on real PostgreSQL, simulator and suppression.
+
+No background loop runs here: each test calls the steps (decide, poll the feed, release,
+submit) itself, so every interleaving it checks is exact, not a matter of timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from prometheus_client import REGISTRY
+
+from halte_dispatcher.adapters.repository import InboxEntry
+from halte_dispatcher.bootstrap import DispatcherRuntime
+from halte_dispatcher.entrypoints.consumers import handle_blocklist
+from halte_dispatcher.handlers import Incoming
+from halte_dispatcher.pacing import ReleasePacer
+from halte_dispatcher.testing import (
+    ACCOUNT,
+    TUESDAY_10,
+    Suppression,
+    account_changed,
+    build,
+    dispatcher_settings,
+    outbox_events,
+    phone,
+    request,
+    rows,
+    states,
+)
+from halte_shared.bus import Delivery
+from halte_shared.carriers.testing import RunningSimulator
+from halte_shared.clock import AdjustableClock
+from halte_shared.events import OptinRecorded, OptoutRecorded, envelope_for
+from halte_shared.testing import Isolation, migrate
+
+pytestmark = pytest.mark.integration
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture
+async def clock() -> AdjustableClock:
+    clock = AdjustableClock()
+    clock.set(TUESDAY_10)
+    return clock
+
+
+@pytest.fixture
+async def runtime(
+    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, clock: AdjustableClock
+) -> AsyncIterator[DispatcherRuntime]:
+    await migrate(isolation, "halte_dispatcher", "dispatcher")
+    # One attempt per submission: a test of temporary failures must not wait for the router's backoff.
+    # A poll proves the copy current for a minute: steps of a test on a loaded machine take seconds.
+    settings = dispatcher_settings(
+        isolation,
+        sim=simulator,
+        suppression_url=suppression.url,
+        HALTE_CARRIER_MAX_ATTEMPTS=1,
+        HALTE_SUPPRESSION_MAX_LAG_SECONDS=60,
+    )
+    runtime = build(settings, clock=clock)
+    await runtime.dispatcher.record_account(
+        account_changed(), inbox=InboxEntry("acct-event-1", "account.changed", 0, 0)
+    )
+    yield runtime
+    await runtime.stop()
+
+
+def incoming(items: list, *, prefix: str = "evt") -> list[Incoming]:
+    return [
+        Incoming(
+            event_id=f"{prefix}-{r.request_id}", request=r, inbox=InboxEntry(f"{prefix}-{r.request_id}", "d", 0, n)
+        )
+        for n, r in enumerate(items)
+    ]
+
+
+async def test_a_campaign_is_decided_once_and_submitted_once(
+    runtime: DispatcherRuntime, simulator: RunningSimulator
+) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    batch = [request(phone(n)) for n in range(10)]
+    assert await dispatcher.decide_requests(incoming(batch)) == 10
+    # Redelivered under the same event ids, and republished under new ones: nothing new.
+    assert await dispatcher.decide_requests(incoming(batch)) == 0
+    assert await dispatcher.decide_requests(incoming(batch, prefix="again")) == 0
+    assert set((await states(runtime)).values()) == {("sending", "send", "ok")}
+
+    assert await dispatcher.submit_due() == 10
+    assert await dispatcher.submit_due() == 0
+    assert set((await states(runtime)).values()) == {("submitted", "send", "ok")}
+    assert (await simulator.messages())["count"] == 10
+
+    decided = await outbox_events(runtime, "dispatch.decided")
+    assert [(d.decision, d.reason, d.final) for d in decided] == [("send", "ok", True)] * 10
+    outbound = await outbox_events(runtime, "sms.outbound")
+    assert len(outbound) == 10
+    assert all(o.carrier == "sim" and o.carrier_message_id and o.purpose == "campaign" for o in outbound)
+    assert {o.encoding for o in outbound} == {"GSM-7"}
+    stored = {r.message_id: r.carrier_message_id for r in await rows(runtime, "SELECT * FROM dispatches")}
+    assert {o.message_id: o.carrier_message_id for o in outbound} == stored
+
+
+async def test_finished_dispatches_are_forgotten_after_the_retention(
+    runtime: DispatcherRuntime, clock: AdjustableClock
+) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    done, later = request(phone(1)), request(phone(2), send_at=TUESDAY_10 + timedelta(days=40))
+    await dispatcher.decide_requests(incoming([done, later]))
+    await dispatcher.submit_due()
+    clock.shift(timedelta(days=29))
+    assert await dispatcher.forget_finished() == 0
+    clock.shift(timedelta(days=2))
+    assert await dispatcher.forget_finished() == 1
+    assert set(await states(runtime)) == {later.request_id}, "a message still held is kept"
+    # The inbox still knows the event: a redelivery has no second effect.
+    assert await dispatcher.decide_requests(incoming([done])) == 0
+
+
+async def test_a_stop_between_decision_and_submission_wins(
+    runtime: DispatcherRuntime, suppression: Suppression, simulator: RunningSimulator
+) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    stopped, other = phone(1), phone(2)
+    await dispatcher.decide_requests(incoming([request(stopped), request(other)]))
+    await suppression.stop(account_id=ACCOUNT, number=stopped)
+    await dispatcher.poll_feed_once()
+    await dispatcher.submit_due()
+
+    assert await states(runtime) == {
+        f"camp-1:{stopped}": ("refused", "refuse", "suppressed"),
+        f"camp-1:{other}": ("submitted", "send", "ok"),
+    }
+    assert (await simulator.messages(to=stopped))["count"] == 0
+    decided = [(d.phone, d.decision, d.reason, d.final) for d in await outbox_events(runtime, "dispatch.decided")]
+    # The send was published first; the correction follows it, final.
+    assert [d for d in decided if d[0] == stopped] == [
+        (stopped, "send", "ok", True),
+        (stopped, "refuse", "suppressed", True),
+    ]
+
+
+async def test_saturday_evening_is_held_to_monday_and_a_stop_meanwhile_wins(
+    runtime: DispatcherRuntime, suppression: Suppression, clock: AdjustableClock
+) -> None:
+    dispatcher = runtime.dispatcher
+    clock.set(datetime(2026, 6, 13, 19, 59, tzinfo=PARIS))
+    await dispatcher.poll_feed_once()
+    numbers = [phone(n) for n in range(5)]
+    await dispatcher.decide_requests(incoming([request(n) for n in numbers]))
+    monday_8 = datetime(2026, 6, 15, 8, 0, tzinfo=PARIS)
+    held = await rows(runtime, "SELECT state, reason, release_at FROM dispatches")
+    assert {(r.state, r.reason, r.release_at) for r in held} == {("held", "outside_hours", monday_8)}
+    hold_events = await outbox_events(runtime, "dispatch.decided")
+    assert {(e.decision, e.final, e.scheduled_for) for e in hold_events} == {("hold", False, monday_8)}
+
+    await suppression.stop(account_id=ACCOUNT, number=numbers[0])
+    clock.set(monday_8 - timedelta(seconds=1))
+    await dispatcher.poll_feed_once()
+    assert await dispatcher.release_due() == 0, "nothing is due before 08:00"
+    clock.set(monday_8 + timedelta(seconds=1))
+    await dispatcher.poll_feed_once()
+    assert await dispatcher.release_due() == 5
+    final = await states(runtime)
+    assert final[f"camp-1:{numbers[0]}"] == ("refused", "refuse", "suppressed")
+    assert {final[f"camp-1:{n}"] for n in numbers[1:]} == {("sending", "send", "ok")}
+
+
+async def test_monday_holiday_holds_until_tuesday(runtime: DispatcherRuntime, clock: AdjustableClock) -> None:
+    # Whit Monday 2026 is 25 May: a Saturday-evening message waits for Tuesday 26 May, 08:00.
+    clock.set(datetime(2026, 5, 23, 19, 59, tzinfo=PARIS))
+    await runtime.dispatcher.poll_feed_once()
+    await runtime.dispatcher.decide_requests(incoming([request(phone(1))]))
+    [row] = await rows(runtime, "SELECT release_at FROM dispatches")
+    assert row.release_at == datetime(2026, 5, 26, 8, 0, tzinfo=PARIS)
+
+
+async def test_marketing_for_an_unknown_account_waits_for_it(runtime: DispatcherRuntime) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    late = request(phone(1), account_id="acct-late", campaign_id="camp-late")
+    otp = request(phone(2), account_id="acct-late", campaign_id=None, kind="informative")
+    await dispatcher.decide_requests(incoming([late, otp]))
+    assert await states(runtime) == {
+        late.request_id: ("pending_account", "hold", "account_unknown"),
+        otp.request_id: ("sending", "send", "ok"),
+    }
+    assert await dispatcher.release_due() == 0
+    await dispatcher.record_account(
+        account_changed("acct-late"), inbox=InboxEntry("acct-late-event", "account.changed", 0, 1)
+    )
+    assert await dispatcher.release_due() == 1
+    assert (await states(runtime))[late.request_id] == ("sending", "send", "ok")
+
+
+async def test_a_send_past_the_window_deadline_is_held_again(
+    runtime: DispatcherRuntime, clock: AdjustableClock, simulator: RunningSimulator
+) -> None:
+    dispatcher = runtime.dispatcher
+    clock.set(datetime(2026, 6, 16, 19, 58, 30, tzinfo=PARIS))
+    await dispatcher.poll_feed_once()
+    await dispatcher.decide_requests(incoming([request(phone(1))]))
+    [row] = await rows(runtime, "SELECT state, send_by FROM dispatches")
+    assert row.state == "sending"
+    assert row.send_by == datetime(2026, 6, 16, 19, 59, tzinfo=PARIS)
+    # The carrier queue was long: the sender reaches the message after the last dispatch minute.
+    clock.set(datetime(2026, 6, 16, 19, 59, 30, tzinfo=PARIS))
+    await dispatcher.poll_feed_once()
+    await dispatcher.submit_due()
+    [row] = await rows(runtime, "SELECT state, reason, release_at FROM dispatches")
+    assert (row.state, row.reason, row.release_at) == ("held", "outside_hours", datetime(2026, 6, 17, 8, tzinfo=PARIS))
+    assert (await simulator.messages())["count"] == 0
+
+
+async def test_stale_copy_holds_marketing_and_lets_informative_go(
+    runtime: DispatcherRuntime, clock: AdjustableClock
+) -> None:
+    dispatcher = runtime.dispatcher
+    # Never polled: nothing proves the copy current.
+    marketing, otp = request(phone(1)), request(phone(2), campaign_id=None, kind="informative")
+    await dispatcher.decide_requests(incoming([marketing, otp]))
+    assert await states(runtime) == {
+        marketing.request_id: ("held", "hold", "suppression_feed_stale"),
+        otp.request_id: ("sending", "send", "ok"),
+    }
+    assert await dispatcher.release_due() == 0, "a stale hold waits for the feed"
+    await dispatcher.poll_feed_once()
+    assert await dispatcher.release_due() == 1
+    assert (await states(runtime))[marketing.request_id] == ("sending", "send", "ok")
+
+
+async def test_the_http_path_and_the_consumer_share_one_decision(runtime: DispatcherRuntime) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    unit = request(phone(7), campaign_id=None, kind="informative")
+    first = await dispatcher.dispatch_one(unit)
+    assert (first.decision, first.reason) == ("send", "ok")
+    assert await dispatcher.decide_requests(incoming([unit])) == 0
+    again = await dispatcher.dispatch_one(unit)
+    assert again == first
+    assert len(await outbox_events(runtime, "dispatch.decided")) == 1
+
+
+async def test_now_is_utc_aware() -> None:
+    assert TUESDAY_10.tzinfo is UTC
+
+
+async def test_a_held_backlog_survives_a_restart_and_is_released_at_the_carriers_pace(
+    runtime: DispatcherRuntime, clock: AdjustableClock
+) -> None:
+    clock.set(datetime(2026, 6, 13, 19, 59, tzinfo=PARIS))
+    await runtime.dispatcher.poll_feed_once()
+    await runtime.dispatcher.decide_requests(incoming([request(phone(n)) for n in range(25)]))
+    assert {s for s, _, _ in (await states(runtime)).values()} == {"held"}
+
+    # A new process reads the same rows; its pacer allows 10 releases a second.
+    restarted = build(runtime.settings, clock=clock)  # type: ignore[arg-type]
+    seconds = [0.0]
+    restarted.dispatcher.pacer = ReleasePacer(10, clock=lambda: seconds[0])
+    try:
+        clock.set(datetime(2026, 6, 15, 8, 0, 1, tzinfo=PARIS))
+        await restarted.dispatcher.poll_feed_once()
+        assert await restarted.dispatcher.release_due() == 10
+        assert await restarted.dispatcher.release_due() == 0, "the next ones wait for the carriers' pace"
+        seconds[0] = 1.0
+        assert await restarted.dispatcher.release_due() == 10
+        seconds[0] = 2.0
+        assert await restarted.dispatcher.release_due() == 5
+        assert {s for s, _, _ in (await states(restarted)).values()} == {"sending"}
+    finally:
+        await restarted.stop()
+
+
+async def test_carrier_refusals_and_temporary_failures(
+    runtime: DispatcherRuntime, simulator: RunningSimulator, clock: AdjustableClock
+) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    rejected, retried = request(phone(1)), request(phone(2))
+    await simulator.control(fail_permanent=1)
+    await dispatcher.decide_requests(incoming([rejected]))
+    await dispatcher.submit_due()
+    assert (await states(runtime))[rejected.request_id] == ("refused", "refuse", "carrier_rejected")
+    corrections = [(e.decision, e.reason) for e in await outbox_events(runtime, "dispatch.decided")]
+    assert corrections == [("send", "ok"), ("refuse", "carrier_rejected")]
+
+    # More temporary failures than the router retries: the message waits and is tried again later.
+    await simulator.control(fail_temporary=100)
+    await dispatcher.decide_requests(incoming([retried]))
+    await dispatcher.submit_due()
+    [row] = await rows(
+        runtime, "SELECT state, attempts, next_attempt_at, last_error FROM dispatches WHERE phone = :p", p=retried.phone
+    )
+    assert (row.state, row.attempts) == ("sending", 1)
+    assert row.next_attempt_at > clock.now() and "503" in row.last_error
+    assert await dispatcher.submit_due() == 0, "not before its next attempt"
+    await simulator.control(reset=True)
+    clock.shift(timedelta(seconds=3))
+    await dispatcher.poll_feed_once()
+    await dispatcher.submit_due()
+    assert (await states(runtime))[retried.request_id] == ("submitted", "send", "ok")
+
+
+def _envelope(payload, n: int):  # type: ignore[no-untyped-def]
+    envelope = envelope_for(payload, producer="suppression", occurred_at=TUESDAY_10, event_id=f"evt-{n}")
+    return envelope, payload, Delivery(topic=payload.TYPE, partition=0, offset=n, key=payload.phone)
+
+
+async def test_the_event_fast_path_applies_opt_outs_and_opt_ins_in_sequence_order(runtime: DispatcherRuntime) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    number = phone(5)
+    common = {"account_id": ACCOUNT, "phone": number, "source_event_id": "src", "received_at": TUESDAY_10}
+    optout = OptoutRecorded(
+        optout_id="o-3", channel="sms", recorded_at=TUESDAY_10, confirmation_due=True, sequence=3, **common
+    )
+    stale_optin = OptinRecorded(
+        optin_id="i-2", channel="sms", proof="START", recorded_at=TUESDAY_10, sequence=2, **common
+    )
+    optin = OptinRecorded(optin_id="i-4", channel="sms", proof="START", recorded_at=TUESDAY_10, sequence=4, **common)
+    aware_before = REGISTRY.get_sample_value("halte_stop_to_dispatcher_aware_seconds_count") or 0.0
+
+    await handle_blocklist(dispatcher, [_envelope(optout, 1)])
+    await handle_blocklist(dispatcher, [_envelope(stale_optin, 2)])  # older than the opt-out: ignored
+    first = request(number, campaign_id="camp-a")
+    await dispatcher.decide_requests(incoming([first]))
+    assert (await states(runtime))[first.request_id] == ("refused", "refuse", "suppressed")
+    assert REGISTRY.get_sample_value("halte_stop_to_dispatcher_aware_seconds_count") == aware_before + 1
+
+    await handle_blocklist(dispatcher, [_envelope(optin, 3), _envelope(optout, 1)])  # the opt-out is a redelivery
+    second = request(number, campaign_id="camp-b")
+    await dispatcher.decide_requests(incoming([second]))
+    assert (await states(runtime))[second.request_id] == ("sending", "send", "ok")
+
+
+async def test_the_test_fault_makes_the_dispatcher_ignore_the_blocklist(
+    runtime: DispatcherRuntime, suppression: Suppression, clock: AdjustableClock
+) -> None:
+    # Proves the end-to-end checker's fault switch works (HALTE_TEST_MODE only).
+    await suppression.stop(account_id=ACCOUNT, number=phone(9))
+    broken_settings = runtime.settings.model_copy(update={"test_mode": True, "test_break_suppression_check": True})
+    broken = build(broken_settings, clock=clock)  # type: ignore[arg-type]
+    try:
+        await broken.dispatcher.poll_feed_once()
+        await broken.dispatcher.decide_requests(incoming([request(phone(9))]))
+        assert (await states(broken))[f"camp-1:{phone(9)}"] == ("sending", "send", "ok")
+    finally:
+        await broken.stop()
