@@ -165,18 +165,24 @@ class Platform:
         self.stop()
 
     # -- operating -------------------------------------------------------------------------
-    def restart_service(self, name: str, *, kill: bool = True, timeout: float = 90) -> None:
-        """SIGKILL (or SIGTERM) a service, start it again and wait until it is ready."""
+    def restart_service(
+        self, name: str, *, kill: bool = True, timeout: float = 90, stop_timeout: float = 60
+    ) -> tuple[int | None, float]:
+        """SIGKILL (or SIGTERM) a service, start it again, wait until ready; return its exit code and stop time."""
         assert self.stack is not None
+        started = time.monotonic()
         if kill:
             self.stack.kill_service(name)
+            code = None
         else:
-            self.stack.stop_service(name)
+            code = self.stack.stop_service(name, timeout=stop_timeout)
+        stopped_in = time.monotonic() - started
         self.stack.start_service(name)
         self.stack.wait_ready(name, timeout=timeout)
         if self.clock_offset and name in SERVICES:
             # A new process starts on the system time: give it the clock the others run on.
             self._put_clock(name, datetime.now(UTC) + self.clock_offset)
+        return code, stopped_in
 
     def wait_all_ready(self, timeout: float = 90) -> None:
         assert self.stack is not None
