@@ -224,8 +224,9 @@ class Platform:
             "text": text,
             "received_at": self.service_now().isoformat(),
         }
-        # inbound checks freshness against its own (test-moved) clock, so sign on that clock.
-        body, headers = signed_request(self.sim_secret, payload, now_unix=self.service_now().timestamp())
+        # The signature's freshness is real time (a replay window is about wall clocks, not the
+        # platform's simulated one); the reply's received_at is on the services' clock.
+        body, headers = signed_request(self.sim_secret, payload)
         return httpx.post(f"{self.url('inbound')}/v1/carriers/{carrier}/mo", content=body, headers=headers, timeout=10)
 
     def service_now(self) -> datetime:
