@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Callable
 
 import structlog
@@ -13,6 +14,10 @@ from pydantic import ValidationError
 from halte_shared.migrations import upgrade_to_head
 from halte_shared.observability import configure_logging
 from halte_shared.settings import HalteSettings
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def run_service_cli(
@@ -39,6 +44,11 @@ def run_service_cli(
         upgrade_to_head(package=package, database_url=settings.database_url, schema=settings.schema_name)
         log.info("database schema is up to date", schema=settings.schema_name)
         return 0
+    # uvicorn finishes the lifespan on SIGTERM (consumers drain, the outbox flushes), then
+    # re-raises the signal with the handler that was there before it started; this one turns
+    # that into exit code 0, so a clean rollout is not reported as a crash.
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _exit_cleanly)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
