@@ -435,7 +435,7 @@ def main() -> int:
         "--carrier",
         choices=["batch", "inproc", "http", "none"],
         default="inproc",
-        help="how messages reach the simulator (see the module docstring); default: batched into its table",
+        help="how messages reach the simulator (see the module docstring); default: its own submit, per message",
     )
     args = parser.parse_args()
     configure_logging(service="bench", level="WARNING")
