@@ -58,8 +58,9 @@ e2e: install system-deps
 test: install $(CHECKOV) system-deps lint
 	$(PYTEST) -q shared/tests services/*/tests deploy/tests tests/e2e
 
+# Every benchmark beside its reference, then one Markdown table and chart in bench/results/.
 bench: install
-	for b in bench/*.py; do [ "$$(basename $$b)" = report.py ] || $(PY) $$b || exit 1; done
+	$(PY) bench/report.py --timeout 1800
 
 clean:
 	rm -rf $(VENV) .halte .pytest_cache .mypy_cache .ruff_cache
