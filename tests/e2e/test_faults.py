@@ -189,7 +189,12 @@ def settle(platform: Platform, campaign: Campaign, *, timeout: float) -> None:
     time.sleep(3)  # confirmations and debits that are still in flight
 
 
-def check(platform: Platform, campaign: Campaign, *, grace: timedelta = timedelta(0)) -> None:
+#: The dispatcher proves its blocklist copy current within this bound or holds marketing (fail
+#: closed); an opt-out recorded by suppression reaches every carrier hand-over within it.
+AWARENESS_BOUND = timedelta(seconds=float(os.environ.get("HALTE_SUPPRESSION_MAX_LAG_SECONDS", "2")))
+
+
+def check(platform: Platform, campaign: Campaign, *, grace: timedelta = AWARENESS_BOUND) -> None:
     """Gather the facts of the campaign through the public APIs and fail on any violation."""
     with campaign.api.client(timeout=120) as client:
         facts = gather(

@@ -74,6 +74,10 @@ _MESSAGE_NAMESPACE = uuid.UUID("6f1d2c1e-4a5b-4d0e-9a51-2f7c3b8e9d10")
 PENDING_BATCH = 1000
 
 
+class SuppressedMeanwhile(Exception):
+    """A marketing message whose number opted out after its batch's check, before its carrier call."""
+
+
 def message_id_for(request_id: str) -> str:
     """Return the carrier idempotency key of a request: the same request always gets the same one."""
     return f"m-{uuid.uuid5(_MESSAGE_NAMESPACE, request_id).hex}"
@@ -139,6 +143,7 @@ class Dispatcher:
         self.sender_wake = asyncio.Event()
         self.release_wake = asyncio.Event()
         self._max_lag = timedelta(seconds=settings.suppression_max_lag_seconds)
+        self._suppressed_during_batch: set[tuple[str, str]] = set()
         self._feed_failing_since: float | None = None
         self._feed_last_logged = 0.0
         # Claimed rows are submitted inside their transaction: a batch is at most ~2 s of the
@@ -334,6 +339,11 @@ class Dispatcher:
 
     def _observe_awareness(self, applied: Sequence[repo.BlocklistChange], *, now: datetime) -> None:
         for change in applied:
+            pair = (change.account_id, change.phone)
+            if change.suppressed:
+                self._suppressed_during_batch.add(pair)
+            else:
+                self._suppressed_during_batch.discard(pair)
             if change.suppressed and change.changed_at is not None:
                 metrics.STOP_TO_AWARE.observe(max(0.0, (now - change.changed_at).total_seconds()))
         if applied:
@@ -502,6 +512,9 @@ class Dispatcher:
     async def _submit_batch(self) -> int:
         now = self.clock.now()
         published: list[Decision] = []
+        # Opt-outs the copy learns while this batch is in flight (a batch can take seconds at the
+        # carriers' rate): each message is checked against them again right before its carrier call.
+        self._suppressed_during_batch = set()
         async with self.sessions() as session, session.begin():
             rows = await repo.claim_due_sends(session, now=now, limit=self.claim_size)
             if not rows:
@@ -534,6 +547,17 @@ class Dispatcher:
             results = await self._submit_all(ready)
             answered_at = self.clock.now()
             for (row, request), result in zip(ready, results, strict=True):
+                if isinstance(result, SuppressedMeanwhile):
+                    log.info(
+                        "an opt-out arrived while the message waited for its carrier call; it is not submitted",
+                        request_id=row.request_id,
+                        account_id=row.account_id,
+                    )
+                    correction = Outcome(Decision.refuse(SUPPRESSED))
+                    transitions.append(self._transition(row, correction, now=answered_at))
+                    events.append(self._decided_event(request, correction.decision, at=answered_at))
+                    published.append(correction.decision)
+                    continue
                 transition, event, decision = self._record_result(row, request, result, at=answered_at)
                 transitions.append(transition)
                 if event is not None:
@@ -592,6 +616,8 @@ class Dispatcher:
                 kind=request.kind,
             )
             async with semaphore:
+                if row.kind == "marketing" and (row.account_id, row.phone) in self._suppressed_during_batch:
+                    raise SuppressedMeanwhile(row.request_id)
                 return await self.carriers.submit(sms)
 
         return list(await asyncio.gather(*(one(row, request) for row, request in ready), return_exceptions=True))
