@@ -371,16 +371,20 @@ def run() -> None:
 
     step(f"9. The evidence for {sc.OPT_IN.phone}, as an auditor sees it")
     evidence = call("GET", "campaign-api", f"/v1/evidence/{sc.OPT_IN.phone}", token=key)
-    consent = evidence.get("consent") or {}
+    messages = rows_of(evidence, "messages")
+    # The contact itself is erased by the STOP; each message keeps the consent it was sent under.
+    consent = evidence.get("consent") or next((m["consent"] for m in messages if m.get("consent")), {})
     console.print(
         f"Consent: {consent.get('basis')} collected {local(consent.get('collected_at'))} "
         f"via {consent.get('source')!r}, wording {consent.get('wording')!r}."
     )
-    for message in rows_of(evidence, "messages"):
-        console.print(
-            f"  message: {message.get('decision') or message.get('outcome')} "
-            f"({message.get('reason')}) {local(message.get('decided_at') or message.get('sent_at'))}"
-        )
+    for message in messages:
+        for decision in message.get("decisions") or [message.get("decision") or {}]:
+            console.print(
+                f"  message {message.get('request_id', '')[:8]}: {decision.get('outcome')} ({decision.get('reason')}) "
+                f"decided {local(decision.get('decided_at'))}"
+                + (f", scheduled for {local(decision['scheduled_for'])}" if decision.get("scheduled_for") else "")
+            )
     for item in rows_of(evidence, "optouts"):
         console.print(
             f"  opt-out: {item.get('channel')} {item.get('raw_text')!r} enforced {local(item.get('enforced_at'))}"
