@@ -32,7 +32,7 @@ from halte_shared.stack import SERVICES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("HALTE_E2E_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("HALTE_E2E_FUZZ_EXAMPLES", "15"))
 #: The platform's per-account send limit (harness.Platform sets it low so a test can reach it quickly).
 SEND_BURST = 20
 #: Test-mode plumbing (moving the clock would disturb the other tests) and the text-only metrics.
@@ -92,8 +92,10 @@ def tenants(platform: Platform) -> tuple[Tenant, Tenant]:
 # -- schemathesis ---------------------------------------------------------------------------------
 
 
-def fuzz_service(url: str, *, headers_for: Callable[[Any], list[dict[str, str]]], examples: int) -> list[str]:
-    """Run schemathesis on every operation of a service; return the failures found (deduplicated)."""
+def fuzz_service(
+    url: str, *, headers_for: Callable[[Any], list[dict[str, str]]], examples: int, stats: dict[str, int]
+) -> list[str]:
+    """Run schemathesis on every operation of a service; return the failures found (deduplicated), count in `stats`."""
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
@@ -112,6 +114,7 @@ def fuzz_service(url: str, *, headers_for: Callable[[Any], list[dict[str, str]]]
         operation = result.ok()
         if operation.path in EXCLUDED_PATHS:
             continue
+        stats["operations"] += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -124,6 +127,7 @@ def fuzz_service(url: str, *, headers_for: Callable[[Any], list[dict[str, str]]]
             )
             def run(case: Any) -> None:
                 for headers in headers_for(case):
+                    stats["requests"] += 1
                     try:
                         response = case.call(headers=headers, timeout=15)
                     except Exception as exc:  # noqa: BLE001 - a dropped connection is a failure too
@@ -164,8 +168,12 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         ]
 
     started = time.monotonic()
-    failures = fuzz_service(platform.url(service), headers_for=headers_for, examples=EXAMPLES)
-    print(f"\n{service}: fuzzed in {time.monotonic() - started:.1f} s")
+    stats = {"operations": 0, "requests": 0}
+    failures = fuzz_service(platform.url(service), headers_for=headers_for, examples=EXAMPLES, stats=stats)
+    print(
+        f"\nschemathesis {service}: {stats['operations']} operations, {stats['requests']} requests, "
+        f"{len(failures)} problem(s), {time.monotonic() - started:.1f} s"
+    )
     assert not failures, f"{len(failures)} problem(s) in {service}:\n" + "\n".join(failures[:40])
     platform.stack.wait_ready(service, timeout=30)  # type: ignore[union-attr]
 
