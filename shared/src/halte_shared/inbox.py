@@ -7,6 +7,10 @@ its row and the handler returns without a second effect.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,3 +36,41 @@ async def first_delivery(session: AsyncSession, *, consumer: str, event_id: str,
         .returning(INBOX.c.event_id)
     )
     return result.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """One event to record in the inbox, with where it came from."""
+
+    event_id: str
+    topic: str
+    partition: int | None
+    offset: int | None
+
+
+_INSERT_MANY = text(
+    """
+    INSERT INTO inbox (consumer, event_id, topic, partition, "offset")
+    SELECT * FROM unnest(CAST(:consumers AS text[]), CAST(:ids AS text[]), CAST(:topics AS text[]),
+                         CAST(:partitions AS int[]), CAST(:offsets AS bigint[]))
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+    """
+)
+
+
+async def first_deliveries(session: AsyncSession, *, consumer: str, entries: Sequence[InboxEntry]) -> set[str]:
+    """Record a batch of events as processed by a consumer; return the ids seen for the first time."""
+    if not entries:
+        return set()
+    rows = await session.execute(
+        _INSERT_MANY,
+        {
+            "consumers": [consumer] * len(entries),
+            "ids": [e.event_id for e in entries],
+            "topics": [e.topic for e in entries],
+            "partitions": [e.partition for e in entries],
+            "offsets": [e.offset for e in entries],
+        },
+    )
+    return {row.event_id for row in rows}

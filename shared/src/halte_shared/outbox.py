@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from halte_shared import metrics
@@ -52,6 +53,33 @@ async def add_to_outbox(
         insert(OUTBOX).values(event_id=envelope.id, topic=envelope.type, key=key, envelope=encode(envelope))
     )
     return envelope
+
+
+_INSERT_MANY = text(
+    """
+    INSERT INTO outbox (event_id, topic, key, envelope)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:envs AS bytea[]))
+    """
+)
+
+
+async def add_many_to_outbox(
+    session: AsyncSession, items: Sequence[tuple[Payload, str | None]], *, producer: str, occurred_at: datetime
+) -> list[Envelope]:
+    """Write (payload, key) events into the outbox inside the caller's transaction, in one statement."""
+    # Arrays unnested by PostgreSQL: one statement text (one prepared plan) whatever the batch size.
+    envelopes = [envelope_for(payload, producer=producer, occurred_at=occurred_at) for payload, _ in items]
+    if envelopes:
+        await session.execute(
+            _INSERT_MANY,
+            {
+                "ids": [e.id for e in envelopes],
+                "topics": [e.type for e in envelopes],
+                "keys": [key for _, key in items],
+                "envs": [encode(e) for e in envelopes],
+            },
+        )
+    return envelopes
 
 
 class OutboxRelay:

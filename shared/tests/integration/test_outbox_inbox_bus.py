@@ -300,3 +300,25 @@ async def test_outbox_republishes_what_a_restarted_memory_only_broker_forgot(iso
         await producer.stop()
         await engine.dispose()
     assert sorted(decode(v)[0].id for v in values) == sorted(ids), "every forgotten event came back"
+
+
+async def test_batch_writers_match_the_single_row_ones(plumbing):
+    from halte_shared.inbox import InboxEntry, first_deliveries
+    from halte_shared.outbox import add_many_to_outbox
+
+    settings, engine, sessions, producer = plumbing
+    async with sessions() as session, session.begin():
+        envelopes = await add_many_to_outbox(
+            session,
+            [(contact_request(n), "+33612345678") for n in range(3)],
+            producer="test",
+            occurred_at=datetime.now(UTC),
+        )
+        entries = [InboxEntry(e.id, "contact.requested", 0, n) for n, e in enumerate(envelopes)]
+        assert await first_deliveries(session, consumer="batch", entries=entries) == {e.id for e in envelopes}
+        assert await first_deliveries(session, consumer="batch", entries=entries) == set(), "a redelivery is seen"
+        assert await outbox_backlog(session) == 3
+    relay = OutboxRelay(session_factory=sessions, producer=producer, service="t", topic_prefix=settings.topic_prefix)
+    assert await relay.publish_once() == 3
+    published = await read_topic(settings, "contact.requested", expect=3)
+    assert sorted(decode(v)[0].id for v in published) == sorted(e.id for e in envelopes)

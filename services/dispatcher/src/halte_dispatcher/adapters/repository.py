@@ -19,73 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from halte_dispatcher.adapters.tables import HELD, PENDING_ACCOUNT, REFUSED, SENDING, SUBMITTED
 from halte_dispatcher.domain.decision import SUPPRESSION_FEED_STALE
 from halte_dispatcher.domain.dispatch import AccountView
-from halte_shared.events import Envelope, Payload, encode, envelope_for
+from halte_shared.inbox import InboxEntry, first_deliveries
+from halte_shared.outbox import add_many_to_outbox
 
-# -- outbox and inbox, many rows at once ----------------------------------------------------
-
-_INSERT_OUTBOX = text(
-    """
-    INSERT INTO outbox (event_id, topic, key, envelope)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[]), CAST(:keys AS text[]), CAST(:envs AS bytea[]))
-    """
-)
-
-
-async def add_many_to_outbox(
-    session: AsyncSession, items: Sequence[tuple[Payload, str | None]], *, producer: str, occurred_at: datetime
-) -> list[Envelope]:
-    """Write events into the outbox in the caller's transaction, in one statement."""
-    # Same rows as halte_shared.outbox.add_to_outbox writes, one statement for the batch.
-    envelopes = [envelope_for(payload, producer=producer, occurred_at=occurred_at) for payload, _ in items]
-    if not envelopes:
-        return []
-    await session.execute(
-        _INSERT_OUTBOX,
-        {
-            "ids": [e.id for e in envelopes],
-            "topics": [e.type for e in envelopes],
-            "keys": [key for _, key in items],
-            "envs": [encode(e) for e in envelopes],
-        },
-    )
-    return envelopes
-
-
-_INSERT_INBOX = text(
-    """
-    INSERT INTO inbox (consumer, event_id, topic, partition, "offset")
-    SELECT * FROM unnest(CAST(:consumers AS text[]), CAST(:ids AS text[]), CAST(:topics AS text[]),
-                         CAST(:partitions AS int[]), CAST(:offsets AS bigint[]))
-    ON CONFLICT DO NOTHING
-    RETURNING event_id
-    """
-)
-
-
-@dataclass(frozen=True, slots=True)
-class InboxEntry:
-    event_id: str
-    topic: str
-    partition: int | None
-    offset: int | None
-
-
-async def first_deliveries(session: AsyncSession, *, consumer: str, entries: Sequence[InboxEntry]) -> set[str]:
-    """Record events as processed by a consumer; return the ids seen for the first time."""
-    if not entries:
-        return set()
-    rows = await session.execute(
-        _INSERT_INBOX,
-        {
-            "consumers": [consumer] * len(entries),
-            "ids": [e.event_id for e in entries],
-            "topics": [e.topic for e in entries],
-            "partitions": [e.partition for e in entries],
-            "offsets": [e.offset for e in entries],
-        },
-    )
-    return {row.event_id for row in rows}
-
+# The outbox and inbox writers for many rows at once are halte_shared's; re-exported for callers here.
+__all__ = ["InboxEntry", "add_many_to_outbox", "first_deliveries"]
 
 # -- accounts ---------------------------------------------------------------------------------
 
