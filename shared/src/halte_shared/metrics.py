@@ -16,7 +16,21 @@ HANDLER_SECONDS = Histogram(
     ["group", "topic"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-DEAD_LETTERED = Counter("halte_dead_lettered_total", "Messages sent to a dead-letter topic.", ["group", "topic"])
+DEAD_LETTERED = Counter(
+    "halte_dead_lettered_total",
+    "Messages parked (dead-letter topic and parked_events), by failure class.",
+    ["group", "topic", "class"],
+)
+CONSUMER_STALLED_SECONDS = Gauge(
+    "halte_consumer_stalled_seconds",
+    "Seconds a consumer has been retrying in place on one message (0 when it moves).",
+    ["group", "topic"],
+)
+CONSUMER_RETRIES = Counter(
+    "halte_consumer_retries_total",
+    "Handler attempts that failed and will be retried, by failure class.",
+    ["group", "topic", "class"],
+)
 OUTBOX_BACKLOG = Gauge("halte_outbox_backlog", "Outbox rows not yet published.", ["service"])
 OUTBOX_OLDEST_AGE = Gauge("halte_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row.", ["service"])
 OUTBOX_PUBLISHED = Counter("halte_outbox_published_total", "Outbox rows published to the broker.", ["service", "topic"])

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from halte_shared.db import async_url, check_schema_name
-from halte_shared.plumbing_tables import inbox_table, outbox_table
+from halte_shared.plumbing_tables import inbox_table, outbox_table, parked_events_table
 
 
 def alembic_config(*, package: str, database_url: str, schema: str) -> Config:
@@ -85,4 +85,26 @@ def drop_plumbing_tables() -> None:
     op.drop_table("outbox")
 
 
-__all__: list[Any] = ["alembic_config", "create_plumbing_tables", "drop_plumbing_tables", "run_env", "upgrade_to_head"]
+def create_parked_events_table() -> None:
+    """Create the parked_events table (each service's parked-events revision calls this)."""
+    # Frozen from the runtime definition like the outbox and inbox: a later change to the
+    # table needs a revision of its own in every service.
+    metadata = MetaData()
+    parked_events_table(metadata)
+    metadata.create_all(op.get_bind())
+
+
+def drop_parked_events_table() -> None:
+    """Drop the parked_events table."""
+    op.drop_table("parked_events")
+
+
+__all__: list[Any] = [
+    "alembic_config",
+    "create_parked_events_table",
+    "create_plumbing_tables",
+    "drop_parked_events_table",
+    "drop_plumbing_tables",
+    "run_env",
+    "upgrade_to_head",
+]

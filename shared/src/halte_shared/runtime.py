@@ -2,7 +2,9 @@
 
 A service's ``bootstrap()`` builds one :class:`ServiceRuntime`, registers its consumers
 and background tasks, and the FastAPI lifespan starts and stops it. Readiness is true
-only when the database answers, the broker answers and every consumer is running.
+only when the database answers, the broker answers and every consumer is running: a
+consumer stalled on a message (waiting out an outage, bus.py) makes the service not ready,
+with a sentence saying where and why.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from halte_shared.bus import BatchHandler, EventConsumer, Handler, make_producer
 from halte_shared.clock import AdjustableClock, Clock, SystemClock
 from halte_shared.db import make_engine, make_session_factory, ping
 from halte_shared.outbox import OutboxRelay
+from halte_shared.parked import ParkHook
 from halte_shared.settings import HalteSettings
 
 log = structlog.get_logger("halte.runtime")
@@ -88,8 +91,19 @@ class ServiceRuntime:
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
         max_batch: int = 500,
+        on_park: ParkHook | None = None,
+        on_discard: ParkHook | None = None,
     ) -> EventConsumer:
-        """Register a consumer group member started with the service."""
+        """Register a consumer group member started with the service.
+
+        ``on_park(session, parked)`` runs in the transaction that records a message the
+        consumer gave up on in parked_events (once: a redelivery of a message already parked
+        is not recorded again); ``on_discard(session, parked)`` in the one that closes it when
+        an operator discards it (parked.py). An on_park that keeps failing for a reason other
+        than the infrastructure is dropped after a few attempts and the row says so.
+        """
+        if any(c.group == group for c in self.consumers):
+            raise ValueError(f"a consumer of group {group} is already registered")
         consumer = EventConsumer(
             settings=self.settings,
             group_id=group,
@@ -97,10 +111,17 @@ class ServiceRuntime:
             handler=handler,
             batch_handler=batch_handler,
             producer=self.producer,
+            sessions=self.sessions,
+            on_park=on_park,
+            on_discard=on_discard,
             max_batch=max_batch,
         )
         self.consumers.append(consumer)
         return consumer
+
+    def consumer_for_group(self, group: str) -> EventConsumer | None:
+        """Return the consumer registered under a group name, if any."""
+        return next((c for c in self.consumers if c.group == group), None)
 
     def add_background(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Register a coroutine that runs for the life of the service (cancelled at stop)."""
@@ -141,8 +162,9 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Stop consuming, finish in-flight work, flush the outbox, disconnect."""
         self.started = False
-        for consumer in self.consumers:
-            await consumer.stop()
+        # Together, not one after another: each may spend most of the grace period on a
+        # message it waits on, and the whole stop must fit in that period.
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -168,9 +190,9 @@ class ServiceRuntime:
             report.ready = False
             report.checks["broker"] = "unreachable"
         for consumer in self.consumers:
-            ok = consumer.running
-            report.checks[f"consumer:{consumer.group_id}"] = "running" if ok else "stopped"
-            report.ready &= ok
+            state = consumer.state
+            report.checks[f"consumer:{consumer.group_id}"] = state.describe()
+            report.ready &= state.healthy
         report.checks["outbox_relay"] = "running" if self.relay.running else "stopped"
         report.ready &= self.relay.running and self.started
         return report

@@ -11,10 +11,10 @@ import hmac
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
@@ -23,10 +23,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 
 from halte_shared import metrics
 from halte_shared.clock import AdjustableClock
 from halte_shared.observability import bind_request
+from halte_shared.parked import parked_router
 from halte_shared.runtime import ServiceRuntime
 
 log = structlog.get_logger("halte.web")
@@ -122,14 +124,37 @@ class JsonBodyGuard:
     PostgreSQL cannot store U+0000 in text, so a NUL that reached a handler would turn a
     client's mistake (or a fuzzer's probe) into a 500 deep in the database layer; one check
     at the edge answers every service's routes with a precise 4xx instead.
+
+    Requests whose path starts with one of ``left_to_routes`` pass untouched: their routes
+    read the body themselves, under their own size limit, and must authenticate it before
+    judging its content (a signed carrier webhook whose text holds a NUL is still a STOP,
+    see services/inbound/src/halte_inbound/domain/text.py). Prefixes are matched on the
+    decoded path, so they should end with "/" to cover one route tree exactly.
     """
 
-    def __init__(self, app: Any, *, max_bytes: int = MAX_JSON_BODY_BYTES) -> None:
+    def __init__(self, app: Any, *, max_bytes: int = MAX_JSON_BODY_BYTES, left_to_routes: Sequence[str] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.left_to_routes = tuple(left_to_routes)
+
+    @classmethod
+    def leave_to_routes(cls, app: FastAPI, *prefixes: str) -> None:
+        """Make the guard installed on `app` pass requests under `prefixes` to their routes untouched."""
+        if app.middleware_stack is not None:
+            raise RuntimeError("JsonBodyGuard.leave_to_routes must be called before the application starts")
+        for index, middleware in enumerate(app.user_middleware):
+            if middleware.cls is cls:
+                kept = tuple(cast(Sequence[str], middleware.kwargs.get("left_to_routes", ())))
+                kwargs = {**middleware.kwargs, "left_to_routes": kept + prefixes}
+                app.user_middleware[index] = Middleware(cls, *middleware.args, **kwargs)
+                return
+        raise RuntimeError("JsonBodyGuard is not installed on this application")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        if self.left_to_routes and str(scope.get("path", "")).startswith(self.left_to_routes):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -171,21 +196,48 @@ class JsonBodyGuard:
         await self.app(scope, replay, send)
 
 
+class RequestContext:
+    """Give every request an id (the caller's X-Request-ID or a new one), log context and metrics.
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs each request in a
+    task of its own with streams between the two, which costs more than many routes' work.
+    """
+
+    def __init__(self, app: Any, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((value for name, value in scope.get("headers") or () if name == b"x-request-id"), b"")
+        request_id = given.decode("latin-1")[:128] or str(uuid.uuid4())
+        started = time.perf_counter()
+        status = 500  # what the server answers when the app raises before starting a response
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode("latin-1"))],
+                }
+            await send(message)
+
+        try:
+            with bind_request(request_id):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics.HTTP_REQUESTS.labels(self.service, path, scope["method"], str(status)).inc()
+            metrics.HTTP_SECONDS.labels(self.service, path, scope["method"]).observe(time.perf_counter() - started)
+
+
 def install_request_context(app: FastAPI, *, service: str) -> None:
     """Give every request an id (the caller's X-Request-ID or a new one), log context and metrics."""
-
-    @app.middleware("http")
-    async def _context(request: Request, call_next: Callable[..., Any]) -> Response:
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
-        started = time.perf_counter()
-        with bind_request(request_id):
-            response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.HTTP_REQUESTS.labels(service, path, request.method, str(response.status_code)).inc()
-        metrics.HTTP_SECONDS.labels(service, path, request.method).observe(time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(RequestContext, service=service)
 
 
 def current_runtime(request: Request) -> ServiceRuntime:
@@ -228,7 +280,7 @@ class ClockState(BaseModel):
 
 
 def plumbing_router() -> APIRouter:
-    """Return /healthz, /readyz, /metrics and, in test mode only, the clock endpoint."""
+    """Return /healthz, /readyz, /metrics and the operator endpoints of parked events."""
     router = APIRouter()
 
     @router.get("/healthz", tags=["operations"])
@@ -250,6 +302,8 @@ def plumbing_router() -> APIRouter:
         """Expose Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Every service's consumers park what they give up on; operators resolve it here.
+    router.include_router(parked_router())
     return router
 
 

@@ -170,7 +170,7 @@ async def test_poison_message_goes_to_the_dead_letter_topic_and_consumption_goes
     good_ids = await write_events(sessions, 1)
     relay = OutboxRelay(session_factory=sessions, producer=producer, service="t", topic_prefix=settings.topic_prefix)
     await relay.publish_once()
-    # A well-formed event that the handler keeps failing on: retried, then parked too.
+    # A well-formed event that the handler keeps failing on (an unknown cause): retried, then parked too.
     failing = ContactRequested(**{**contact_request(99).model_dump(), "request_id": "always-fails"})
     async with sessions() as session, session.begin():
         await add_to_outbox(session, failing, key="+33612345678", producer="test", occurred_at=datetime.now(UTC))
@@ -234,6 +234,7 @@ async def test_dead_letter_headers_name_the_error(plumbing):
         await consumer.stop()
     headers = dict(record.headers)
     assert b"not an event envelope" in headers["halte-error"]
+    assert headers["halte-error-class"] == b"message", "an undecodable message is parked at once"
     assert headers["halte-source-topic"] == b"contact.requested"
 
 

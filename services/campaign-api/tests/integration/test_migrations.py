@@ -16,7 +16,7 @@ from halte_shared.testing import Isolation, migrate
 
 pytestmark = pytest.mark.integration
 
-PLUMBING = {"outbox", "inbox", "alembic_version"}
+PLUMBING = {"outbox", "inbox", "parked_events", "alembic_version"}
 
 
 async def schema_differences(iso: Isolation) -> list[object]:
