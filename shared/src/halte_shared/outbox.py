@@ -36,6 +36,8 @@ from halte_shared.sql import METADATA_FOR_PLUMBING
 log = structlog.get_logger("halte.outbox")
 
 OUTBOX = outbox_table(METADATA_FOR_PLUMBING)
+#: How often the relay refreshes its backlog gauges and forgets rows past the replay window.
+HOUSEKEEPING_SECONDS = 5.0
 
 
 async def add_to_outbox(
@@ -94,6 +96,7 @@ class OutboxRelay:
         topic_prefix: str = "",
         batch_size: int = 500,
         idle_seconds: float = 0.05,
+        min_cycle_seconds: float = 0.01,
         retention_seconds: float = 3600.0,
         bootstrap_servers: str | None = None,
         continuity_check_seconds: float = 2.0,
@@ -104,6 +107,7 @@ class OutboxRelay:
         self._prefix = topic_prefix
         self._batch = batch_size
         self._idle = idle_seconds
+        self._min_cycle = min_cycle_seconds
         self._retention = retention_seconds
         self._bootstrap = bootstrap_servers
         self._continuity_every = continuity_check_seconds
@@ -141,8 +145,10 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = 0.2
-        cycles = 0
+        next_housekeeping = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            cycle_started = loop.time()
             try:
                 published = await self.publish_once()
                 backoff = 0.2
@@ -162,11 +168,17 @@ class OutboxRelay:
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            cycles += 1
-            if cycles % 100 == 1:
+            # By time, not by cycles: a relay woken for every STOP of a burst runs hundreds a second.
+            if loop.time() >= next_housekeeping:
+                next_housekeeping = loop.time() + HOUSEKEEPING_SECONDS
                 await self._housekeeping()
             await self._check_broker_continuity()
             if published < self._batch:
+                # Woken at once for an urgent row, but never more often than this: a burst of STOPs
+                # is published in a few batches instead of one cycle (and transaction) per STOP.
+                spacing = self._min_cycle - (loop.time() - cycle_started)
+                if spacing > 0:
+                    await asyncio.sleep(spacing)
                 await self._sleep(self._idle if published else 0.5)
 
     async def _sleep(self, seconds: float) -> None:
