@@ -4,7 +4,13 @@ The carrier registry is ``HALTE_INBOUND_CARRIERS``, a JSON list; each entry name
 carrier (the ``{carrier}`` of the webhook URLs), its kind (``json``: signed JSON webhooks;
 ``kannel``: Kannel's get-url/dlr-url with a shared token), the *name* of the environment
 variable holding its secret (secrets never sit in the list itself), the region that
-explains its national-format numbers, and the short codes it serves (empty: any).
+explains its national-format numbers, the short codes it serves (empty: any) and, for a
+JSON carrier, ``gsm7_decoded``: whether its gateway decodes GSM-7 into the ``text`` it
+posts, so that a NUL there is the GSM-7 ``@`` (septet 0x00) a gateway failed to translate.
+It defaults to false: a NUL then becomes U+FFFD, which hides nothing (the raw body is kept
+and "STOP\u0000" is still a STOP), whereas guessing "@" for a carrier that sends UCS-2 or
+binary text would invent a character. Set it once a carrier's gateway is known to do this.
+Kannel tells per message (``coding``), so ``gsm7_decoded`` is refused on Kannel carriers.
 Unset, the registry is the carrier simulator alone:
 ``[{"id":"sim","kind":"json","secret_env":"CARRIER_SIM_SECRET","default_region":"FR","short_codes":[]}]``.
 A Kannel gateway is added as
@@ -37,6 +43,7 @@ class CarrierConfig(BaseModel):
     token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     default_region: str = "FR"
     short_codes: list[str] = Field(default_factory=list)
+    gsm7_decoded: bool = False
 
     @field_validator("default_region")
     @classmethod
@@ -52,6 +59,10 @@ class CarrierConfig(BaseModel):
             raise ValueError(f"carrier {self.id!r} (kind json) needs secret_env, the variable holding its secret")
         if self.kind == "kannel" and not self.token_env:
             raise ValueError(f"carrier {self.id!r} (kind kannel) needs token_env, the variable holding its token")
+        if self.kind == "kannel" and self.gsm7_decoded:
+            raise ValueError(
+                f"carrier {self.id!r} (kind kannel) cannot set gsm7_decoded: Kannel's coding tells it per message"
+            )
         return self
 
     @property
@@ -77,6 +88,9 @@ class Settings(HalteSettings):
     public_inbound_url: str | None = Field(default=None, alias="HALTE_PUBLIC_INBOUND_URL")
     webhook_max_bytes: int = Field(default=16 * 1024, alias="HALTE_WEBHOOK_MAX_BYTES", ge=1024, le=1024 * 1024)
     spam_report_max_batch: int = Field(default=1000, alias="HALTE_SPAM_REPORT_MAX_BATCH", ge=1, le=100_000)
+    #: Delivery reports handled at once; more wait their turn (never refused), so a DLR flood
+    #: cannot take the database connections a STOP needs (replies do not wait for this).
+    dlr_concurrency: int = Field(default=8, alias="HALTE_INBOUND_DLR_CONCURRENCY", ge=1, le=1000)
 
     @field_validator("carriers", mode="before")
     @classmethod

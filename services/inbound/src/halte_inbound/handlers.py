@@ -65,6 +65,7 @@ class ReceiveReply:
     text: str
     text_encoding: str | None = None
     received_at: datetime | None = None
+    raw_payload: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class ReceiveDeliveryReport:
     raw_status: str
     error_code: str | None = None
     reported_at: datetime | None = None
+    raw_payload: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +172,14 @@ async def receive_reply(runtime: InboundRuntime, command: ReceiveReply) -> Recor
             "unroutable": plan.unroutable,
             "received_at": received_at,
             "recorded_at": now,
+            "raw_payload": command.raw_payload,
         }
         envelopes = [envelope_for(e, producer=producer, occurred_at=now, event_id=runtime.new_id()) for e in events]
         existing = await record_reply(connection, reply, envelopes, key=plan.phone or command.raw_from)
         if existing is not None:
             return Recorded(existing, duplicate=True, plan=plan)
-    runtime.nudge_relay()
+    # A STOP must reach suppression (the client's view, the confirmation) without waiting for a batch.
+    runtime.nudge_relay(urgent=plan.optout)
     metrics.CLASSIFIED.labels(plan.classification).inc()
     _log_reply(command, plan=plan, inbound_id=inbound_id)
     return Recorded(inbound_id, duplicate=False, plan=plan)
@@ -287,7 +291,10 @@ async def receive_delivery_report(runtime: InboundRuntime, command: ReceiveDeliv
     envelope = envelope_for(event, producer=runtime.settings.service_name, occurred_at=now, event_id=runtime.new_id())
     async with autocommit(runtime.engine) as connection:
         existing = await record_report(
-            connection, report, [envelope], key=phone or command.message_id or command.carrier_message_id
+            connection,
+            {**report, "raw_payload": command.raw_payload},
+            [envelope],
+            key=phone or command.message_id or command.carrier_message_id,
         )
     if existing is not None:
         return Recorded(existing, duplicate=True)
@@ -333,7 +340,7 @@ async def confirm_web_optout(runtime: InboundRuntime, *, account_id: str, phone:
             producer=runtime.settings.service_name,
             occurred_at=now,
         )
-    runtime.nudge_relay()
+    runtime.nudge_relay(urgent=True)
     metrics.WEB_OPTOUTS.inc()
     log.info("an opt-out was confirmed on the unsubscribe page", request_id=request_id, account_id=account_id)
     return request_id
@@ -381,7 +388,7 @@ async def receive_spam_reports(runtime: InboundRuntime, reports: Sequence[SpamRe
                 occurred_at=now,
             )
             outcomes.append(SpamReportOutcome(request_id, "published"))
-    runtime.nudge_relay()
+    runtime.nudge_relay(urgent=True)
     published = sum(1 for o in outcomes if o.status == "published")
     metrics.SPAM_REPORTS.labels("published").inc(published)
     metrics.SPAM_REPORTS.labels("duplicate").inc(len(outcomes) - published)

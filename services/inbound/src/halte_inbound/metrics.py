@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 WEBHOOK_REQUESTS = Counter(
     "halte_webhook_requests_total",
@@ -28,4 +28,20 @@ CLASSIFIED = Counter(
 WEB_OPTOUTS = Counter("halte_web_optouts_total", "Opt-outs confirmed on the unsubscribe page.")
 SPAM_REPORTS = Counter(
     "halte_spam_reports_total", "Numbers reported through 33700, by outcome (published, duplicate).", ["outcome"]
+)
+UNPROCESSABLE = Counter(
+    "halte_inbound_unprocessable_total",
+    "Authenticated carrier payloads that could not be used, kept in unprocessable_payloads, by carrier, kind "
+    "(mo, dlr) and reason (invalid_json, not_an_object, missing, wrong_type, too_long, invalid).",
+    ["carrier", "kind", "reason"],
+)
+CHARACTERS_MAPPED = Counter(
+    "halte_inbound_characters_mapped_total",
+    "Carrier payloads recorded after control characters or undecodable bytes were mapped (raw payload kept), "
+    "by carrier and kind (mo, dlr).",
+    ["carrier", "kind"],
+)
+DLR_WAITING = Gauge(
+    "halte_inbound_dlr_waiting",
+    "Delivery reports waiting for one of the HALTE_INBOUND_DLR_CONCURRENCY slots (replies never wait).",
 )

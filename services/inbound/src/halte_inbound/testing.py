@@ -35,7 +35,17 @@ if TYPE_CHECKING:
 SIM_SECRET = "test-sim-secret"
 KANNEL_TOKEN = "test-kannel-token-0123456789"
 #: Every table of the service, emptied between tests that share one running service.
-TABLES = ("inbound_messages", "delivery_reports", "accounts", "web_optouts", "spam_reports", "outbox", "inbox")
+TABLES = (
+    "inbound_messages",
+    "delivery_reports",
+    "accounts",
+    "web_optouts",
+    "spam_reports",
+    "optout_journal",
+    "unprocessable_payloads",
+    "outbox",
+    "inbox",
+)
 
 #: The test registry: the simulator, a Kannel gateway, and a Belgian carrier limited to 36111.
 CARRIERS = [

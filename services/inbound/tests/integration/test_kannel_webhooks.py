@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from halte_inbound.testing import KANNEL_TOKEN, Inbound, account
@@ -64,32 +65,171 @@ async def test_kannel_retries_are_deduplicated_on_kannel_s_message_id(inbound: I
     assert [t for t, _ in await inbound.outbox()] == ["inbound.received", "contact.requested"]
 
 
+def redacted(query: str) -> bytes:
+    """Return the query string as kept in raw_payload: as sent (httpx writes a space %20), the token redacted."""
+    sent = httpx.URL(f"/v1/kannel/kannel/mo?{query}").query
+    return sent.replace(f"token={KANNEL_TOKEN}".encode(), b"token=redacted")
+
+
 @pytest.mark.parametrize(
     ("query", "status", "code", "field"),
     [
         pytest.param(mo_query("STOP", token="wrong"), 401, "unauthorized", "token", id="wrong-token"),
         pytest.param("from=0612345678&to=36111&id=k&text=STOP", 401, "unauthorized", "token", id="no-token"),
         pytest.param(mo_query("STOP", token="%FF"), 401, "unauthorized", "token", id="token-not-utf8"),
-        pytest.param(f"to=36111&id=k&text=STOP&token={KANNEL_TOKEN}", 422, "missing", "from", id="no-sender"),
-        pytest.param(f"from=0612345678&to=36111&text=STOP&token={KANNEL_TOKEN}", 422, "missing", "id", id="no-id"),
-        pytest.param(
-            mo_query("%00S%00", coding="2", charset="UTF-16BE"), 400, "invalid_text", "text", id="odd-ucs2-bytes"
-        ),
-        pytest.param(mo_query("STOP", charset="KLINGON"), 400, "invalid_text", "charset", id="unknown-charset"),
-        pytest.param(mo_query("STOP", charset="base64"), 400, "invalid_text", "charset", id="not-a-text-charset"),
-        pytest.param(mo_query("STOP", coding="7"), 400, "invalid_text", "coding", id="unknown-coding"),
-        pytest.param(mo_query("STOP", **{"from": "06%FF"}), 400, "invalid_encoding", "from", id="sender-not-utf8"),
-        pytest.param(mo_query("STOP", id="k%0A1"), 422, "invalid", "id", id="control-character-in-id"),
         pytest.param("&".join(f"p{i}=1" for i in range(80)), 400, "bad_request", None, id="too-many-parameters"),
     ],
 )
-async def test_bad_kannel_requests_are_refused_and_record_nothing(inbound: Inbound, query, status, code, field):
+async def test_unauthenticated_kannel_requests_are_refused_and_record_nothing(
+    inbound: Inbound, query, status, code, field
+):
     response = await inbound.client.get(f"/v1/kannel/kannel/mo?{query}")
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["field"] == field
     assert await inbound.count("inbound_messages") == 0
+    assert await inbound.count("unprocessable_payloads") == 0
     assert await inbound.outbox() == []
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "field", "reason"),
+    [
+        pytest.param(f"to=36111&id=k&text=STOP&token={KANNEL_TOKEN}", "missing", "from", "missing", id="no-sender"),
+        pytest.param(
+            f"from=0612345678&to=36111&text=STOP&token={KANNEL_TOKEN}", "missing", "id", "missing", id="no-id"
+        ),
+        pytest.param(mo_query("STOP", to="3" * 33), "too_long", "to", "too_long", id="short-code-too-long"),
+    ],
+)
+async def test_an_unusable_tokened_kannel_request_is_kept_for_review_and_answered_422(
+    inbound: Inbound, query, code, field, reason
+):
+    response = await inbound.client.get(f"/v1/kannel/kannel/mo?{query}")
+    assert response.status_code == 422, response.text
+    assert (response.json()["error"]["code"], response.json()["error"]["field"]) == (code, field)
+    assert await inbound.count("inbound_messages") == 0
+    assert await inbound.outbox() == []
+    [row] = await inbound.rows("SELECT carrier, kind, code, field, reason, raw_payload FROM unprocessable_payloads")
+    assert (row.carrier, row.kind, row.code, row.field) == ("kannel", "mo", reason, field)
+    assert row.reason == response.json()["error"]["message"]
+    # The evidence is the query string, without our secret.
+    assert bytes(row.raw_payload) == redacted(query)
+    assert KANNEL_TOKEN.encode() not in bytes(row.raw_payload)
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "encoding", "classification", "raw_from", "message_id"),
+    [
+        pytest.param(
+            mo_query("STOP%00", coding="0", charset="UTF-8"),
+            "STOP@",
+            "utf-8",
+            "stop",
+            "0612345678",
+            "k-1",
+            id="gsm7-nul-is-at",
+        ),
+        pytest.param(mo_query("ST%00P"), "ST@P", "utf-8", "other", "0612345678", "k-1", id="no-coding-means-gsm7"),
+        pytest.param(
+            mo_query("%00S%00T%00O%00P%00%00", coding="2", charset="UTF-16BE"),
+            "STOP\ufffd",
+            "utf-16-be",
+            "stop",
+            "0612345678",
+            "k-1",
+            id="ucs2-nul-is-not-at",
+        ),
+        pytest.param(
+            mo_query("%00S%00", coding="2", charset="UTF-16BE"),
+            "S\ufffd",
+            "utf-16-be",
+            "other",
+            "0612345678",
+            "k-1",
+            id="odd-ucs2-bytes-replaced",
+        ),
+        pytest.param(
+            mo_query("STOP%C3", coding="0", charset="UTF-8"),
+            "STOP\ufffd",
+            "utf-8",
+            "stop",
+            "0612345678",
+            "k-1",
+            id="truncated-utf8-replaced",
+        ),
+        pytest.param(
+            mo_query("STOP", charset="KLINGON"), "STOP", "utf-8", "stop", "0612345678", "k-1", id="unknown-charset"
+        ),
+        pytest.param(
+            mo_query("STOP", charset="base64"), "STOP", "utf-8", "stop", "0612345678", "k-1", id="not-a-text-charset"
+        ),
+        pytest.param(
+            mo_query("STOP%00", coding="7"),
+            "STOP\ufffd",
+            "utf-8",
+            "stop",
+            "0612345678",
+            "k-1",
+            id="unknown-coding-is-not-gsm7",
+        ),
+        pytest.param(
+            mo_query("STOP", **{"from": "06%FF"}), "STOP", "utf-8", "stop", "06\ufffd", "k-1", id="sender-not-utf8"
+        ),
+        pytest.param(
+            mo_query("STOP", id="k%0A1"),
+            "STOP",
+            "utf-8",
+            "stop",
+            "0612345678",
+            "k\ufffd1",
+            id="control-character-in-id",
+        ),
+    ],
+)
+async def test_a_tokened_kannel_reply_is_never_refused_for_its_bytes_and_its_query_is_kept(
+    inbound: Inbound, query, text, encoding, classification, raw_from, message_id
+):
+    response = await inbound.client.get(f"/v1/kannel/kannel/mo?{query}")
+    assert response.status_code == 200, response.text
+    [row] = await inbound.rows(
+        "SELECT text, text_encoding, classification, raw_from, carrier_message_id, raw_payload FROM inbound_messages"
+    )
+    assert (row.text, row.text_encoding, row.classification, row.raw_from, row.carrier_message_id) == (
+        text,
+        encoding,
+        classification,
+        raw_from,
+        message_id,
+    )
+    assert bytes(row.raw_payload) == redacted(query)
+    assert await inbound.count("unprocessable_payloads") == 0
+
+
+async def test_a_clean_kannel_reply_keeps_no_raw_payload(inbound: Inbound):
+    response = await inbound.client.get(f"/v1/kannel/kannel/mo?{mo_query('Stop+SMS', coding='0', charset='UTF-8')}")
+    assert response.status_code == 200, response.text
+    [row] = await inbound.rows("SELECT text, raw_payload FROM inbound_messages")
+    assert (row.text, row.raw_payload) == ("Stop SMS", None)
+
+
+async def test_a_kannel_delivery_report_with_control_characters_is_recorded_with_its_query(inbound: Inbound):
+    query = f"token={KANNEL_TOKEN}&id=msg-7%07&status=1%00&answer=stat%3ADELIVRD%1Berr%3A000&to=0612345678&ts=x%00"
+    response = await inbound.client.get(f"/v1/kannel/kannel/dlr?{query}")
+    assert response.status_code == 200, response.text
+    [row] = await inbound.rows(
+        "SELECT carrier_message_id, status, raw_status, error_code, reported_at, raw_payload FROM delivery_reports"
+    )
+    assert (row.carrier_message_id, row.status, row.raw_status, row.error_code, row.reported_at) == (
+        "msg-7\ufffd",
+        "unknown",
+        "1\ufffd",
+        "000",
+        None,
+    )
+    assert bytes(row.raw_payload) == redacted(query)
+    [(_, report)] = await inbound.read("sms.delivery", expect=1, linger=0)
+    assert (report.message_id, report.raw_status) == ("msg-7\ufffd", "1\ufffd")
 
 
 async def test_kannel_delivery_reports_map_dlr_types_and_keep_the_smsc_error(inbound: Inbound):

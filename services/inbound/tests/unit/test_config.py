@@ -18,13 +18,15 @@ PRODUCTION = {**BASE, "HALTE_ENV": "production", "ADMIN_TOKEN": "a-real-admin-to
 def test_without_a_registry_the_simulator_is_the_only_carrier():
     settings = Settings(**BASE, HALTE_ENV="development", CARRIER_SIM_SECRET="dev-sim-secret")
     [sim] = settings.carriers
-    assert (sim.id, sim.kind, sim.secret_env, sim.default_region, sim.short_codes) == (
+    assert (sim.id, sim.kind, sim.secret_env, sim.default_region, sim.short_codes, sim.gsm7_decoded) == (
         "sim",
         "json",
         "CARRIER_SIM_SECRET",
         "FR",
         [],
+        False,
     )
+    assert settings.dlr_concurrency == 8
     assert settings.carrier_secret(sim) == "dev-sim-secret"
     assert settings.unsubscribe_secret_value() == DEV_UNSUBSCRIBE_SECRET
 
@@ -56,6 +58,8 @@ def test_a_registry_is_read_from_json_and_secrets_from_the_variables_it_names(mo
         ([{"id": "x", "kind": "smpp", "secret_env": "S"}], "kind"),
         ([{"id": "x", "kind": "json", "secret_env": "S", "default_region": "ZZ"}], "not a region"),
         ([{"id": "x", "kind": "json", "secret_env": "S"}, {"id": "x", "kind": "json", "secret_env": "T"}], "twice"),
+        ([{"id": "k", "kind": "kannel", "token_env": "T", "gsm7_decoded": True}], "coding tells it per message"),
+        ([{"id": "x", "kind": "json", "secret_env": "S", "gsm7_decoded": "sometimes"}], "gsm7_decoded"),
         ("not json", "not valid JSON"),
     ],
 )
@@ -103,3 +107,21 @@ def test_kannel_tokens_are_compared_whole():
     for wrong in ("right", "right-token ", "", None):
         with pytest.raises(CarrierRefused):
             kannel.check_token(wrong)
+
+
+def test_a_json_carrier_can_say_its_text_is_gsm7_decoded_and_the_dlr_concurrency_is_a_setting():
+    settings = Settings(
+        **BASE,
+        HALTE_ENV="development",
+        HALTE_INBOUND_CARRIERS=json.dumps(
+            [
+                {"id": "gw", "kind": "json", "secret_env": "CARRIER_GW_SECRET", "gsm7_decoded": True},
+                {"id": "other", "kind": "json", "secret_env": "CARRIER_OTHER_SECRET"},
+            ]
+        ),
+        HALTE_INBOUND_DLR_CONCURRENCY="3",
+    )
+    assert [(c.id, c.gsm7_decoded) for c in settings.carriers] == [("gw", True), ("other", False)]
+    assert settings.dlr_concurrency == 3
+    with pytest.raises(ValidationError, match="HALTE_INBOUND_DLR_CONCURRENCY"):
+        Settings(**BASE, HALTE_ENV="development", HALTE_INBOUND_DLR_CONCURRENCY="0")

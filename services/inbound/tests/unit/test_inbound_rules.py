@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from halte_inbound.domain.delivery import delivery_status, report_key
-from halte_inbound.domain.text import REPLACEMENT, is_clean_identifier, storable
+from halte_inbound.domain.text import REPLACEMENT, map_identifier, storable
 from halte_inbound.domain.unsubscribe import mask_phone, pick_language
 
 
@@ -53,10 +53,10 @@ def test_storable_text_is_always_utf8_encodable_and_nul_free(text):
     assert "\x00" not in kept and len(kept) == len(text)
 
 
-def test_identifiers_refuse_control_characters():
-    assert is_clean_identifier("carrier-42_ü")
-    assert not is_clean_identifier("a\nb")
-    assert not is_clean_identifier("a\x00")
+def test_identifiers_keep_what_is_printable_and_map_control_characters_instead_of_refusing_them():
+    assert map_identifier("carrier-42_ü") == "carrier-42_ü"
+    assert map_identifier("a\nb") == f"a{REPLACEMENT}b"
+    assert map_identifier("a\x00") == f"a{REPLACEMENT}"
 
 
 @pytest.mark.parametrize(

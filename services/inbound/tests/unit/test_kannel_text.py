@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from halte_inbound.domain.kannel import UndecodableText, decode_text, dlr_status, parse_time
+from halte_inbound.domain.kannel import decode_text, dlr_status, parse_time
 
 
 @pytest.mark.parametrize(
@@ -38,20 +38,46 @@ def test_kannel_bytes_are_read_in_the_charset_kannel_names(encoded, coding, char
 
 
 @pytest.mark.parametrize(
-    ("data", "coding", "charset", "field"),
+    ("data", "coding", "charset", "text", "encoding"),
     [
-        (b"\x00S\x00", "2", "UTF-16BE", "text"),  # an odd number of bytes is no UTF-16
-        (b"\xd8\x3d", "2", "UTF-16BE", "text"),  # half a surrogate pair
-        (b"\xc3", "0", "UTF-8", "text"),
-        (b"STOP", "0", "KLINGON", "charset"),
-        (b"STOP", "0", "base64", "charset"),
-        (b"STOP", "3", None, "coding"),
+        (b"\x00S\x00", "2", "UTF-16BE", "S\ufffd", "utf-16-be"),  # an odd number of bytes is no UTF-16
+        (b"\xd8\x3d", "2", "UTF-16BE", "\ufffd", "utf-16-be"),  # half a surrogate pair
+        (b"STOP\xc3", "0", "UTF-8", "STOP\ufffd", "utf-8"),
+        (b"\x81STOP", "0", "windows-1252", "\ufffdSTOP", "cp1252"),  # a byte Windows-1252 leaves undefined
+        (b"\x81STOP", None, None, "\ufffdSTOP", "cp1252"),
+        (b"STOP", "0", "KLINGON", "STOP", "utf-8"),  # an unknown charset falls back to UTF-8, then Windows-1252
+        (b"arr\xeat", "0", "KLINGON", "arrêt", "cp1252"),
+        (b"STOP", "0", "base64", "STOP", "utf-8"),  # a bytes-to-bytes codec names no text encoding
+        (b"\xff", "0", "idna", "ÿ", "cp1252"),  # a codec that knows no replacement: the fallback reads it
+        (b"STOP", "3", None, "STOP", "utf-8"),  # an unknown coding is read as if absent
     ],
 )
-def test_bytes_that_do_not_match_their_charset_are_refused_with_the_field_at_fault(data, coding, charset, field):
-    with pytest.raises(UndecodableText) as refused:
-        decode_text(data, coding=coding, charset=charset)
-    assert refused.value.field == field
+def test_bytes_that_do_not_match_their_charset_are_replaced_not_refused_and_flagged(
+    data, coding, charset, text, encoding
+):
+    decoded = decode_text(data, coding=coding, charset=charset)
+    assert (decoded.text, decoded.encoding, decoded.exact) == (text, encoding, False)
+
+
+@pytest.mark.parametrize(
+    ("coding", "charset", "gsm7"),
+    [
+        ("0", "UTF-8", True),  # Kannel 1.4.5: 7-bit messages arrive as UTF-8
+        ("0", "GSM", True),
+        ("0", None, True),
+        (None, None, True),  # no %c in the get-url: GSM-7, the SMS default
+        ("", "WINDOWS-1252", True),
+        ("0", "KLINGON", True),
+        ("2", "UTF-16BE", False),  # UCS-2: U+0000 is no "@"
+        (None, "UTF-16BE", False),
+        ("0", "UTF-16BE", False),
+        ("1", "8-BIT", False),  # binary data
+        ("1", None, False),
+        ("7", None, False),  # an unknown coding implies nothing
+    ],
+)
+def test_gsm7_is_implied_by_coding_0_or_no_coding_unless_the_bytes_are_ucs2_or_binary(coding, charset, gsm7):
+    assert decode_text(b"STOP\x00", coding=coding, charset=charset).gsm7 is gsm7
 
 
 @given(st.text(max_size=80))
@@ -59,12 +85,16 @@ def test_any_ucs2_reply_round_trips(text):
     assert decode_text(text.encode("utf-16-be"), coding="2", charset="UTF-16BE").text == text
 
 
-@given(st.binary(max_size=80), st.sampled_from([None, "0", "1", "2"]), st.sampled_from([None, "UTF-8", "GSM", "8-BIT"]))
-def test_decoding_either_succeeds_or_refuses_cleanly(data, coding, charset):
-    try:
-        decode_text(data, coding=coding, charset=charset)
-    except UndecodableText:
-        pass
+CHARSETS = [None, "UTF-8", "GSM", "8-BIT", "UTF-16BE", "WINDOWS-1252", "KLINGON", "base64", "idna", "punycode"]
+CHARSETS += ["undefined", "utf-7", "unicode_escape", "rot13", "utf-32", ""]
+
+
+@given(st.binary(max_size=80), st.sampled_from([None, "", "0", "1", "2", "9", "x"]), st.sampled_from(CHARSETS))
+def test_decoding_never_refuses_and_is_exact_only_for_a_known_coding(data, coding, charset):
+    decoded = decode_text(data, coding=coding, charset=charset)
+    assert isinstance(decoded.text, str)
+    if decoded.exact:
+        assert coding in (None, "", "0", "1", "2")
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 Each statement is a module constant with bind parameters, so SQLAlchemy builds, keys and
 compiles it once per process rather than once per request (the difference is most of a
-webhook's CPU time).
+webhook's CPU time). A record and its events stay one statement (adapters/outbox.py), its
+``raw_payload`` evidence included; an unprocessable payload is one plain insert.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from halte_inbound.adapters.outbox import insert_with_events, with_events
-from halte_inbound.adapters.tables import delivery_reports, inbound_messages
+from halte_inbound.adapters.tables import delivery_reports, inbound_messages, unprocessable_payloads
 from halte_shared.events import Envelope
 
 _REPLY_COLUMNS = [c.name for c in inbound_messages.columns]
@@ -40,6 +41,10 @@ _FIND_REPORT = select(delivery_reports.c.delivery_id).where(
     delivery_reports.c.carrier == bindparam("carrier"), delivery_reports.c.report_key == bindparam("report_key")
 )
 
+_RECORD_UNPROCESSABLE = insert(unprocessable_payloads).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in unprocessable_payloads.columns}
+)
+
 
 async def record_reply(
     connection: AsyncConnection, reply: dict[str, Any], envelopes: list[Envelope], *, key: str | None
@@ -61,3 +66,8 @@ async def record_report(
         return None
     found = await connection.execute(_FIND_REPORT, {"carrier": report["carrier"], "report_key": report["report_key"]})
     return str(found.scalar_one())
+
+
+async def record_unprocessable(connection: AsyncConnection, payload: dict[str, Any]) -> None:
+    """Keep an authenticated payload that could not be used, with the reason, for an operator to review."""
+    await connection.execute(_RECORD_UNPROCESSABLE, payload)

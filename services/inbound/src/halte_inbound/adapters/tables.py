@@ -4,6 +4,11 @@
   opt-out starts here), unique per (carrier, carrier message id) so a carrier's retry is
   recognised and changes nothing.
 * ``delivery_reports``: every delivery report, unique per (carrier, report key).
+* ``raw_payload`` (both): the exact signed body, or Kannel's query string with its token
+  redacted, kept only when a character had to be mapped (domain/text.py) or a JSON field
+  was ignored, so the evidence of what the carrier sent survives the mapping.
+* ``unprocessable_payloads``: authenticated carrier payloads that could not be used (not
+  JSON, a field missing, of the wrong type or too long), kept with the reason for review.
 * ``accounts``: what ``account.changed`` told us of each account (short codes, whether
   START re-subscribes), the only view of accounts this service has.
 * ``web_optouts``: opt-outs confirmed on the unsubscribe page.
@@ -17,6 +22,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -44,6 +50,7 @@ inbound_messages = Table(
     Column("unroutable", String(32), nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("raw_payload", LargeBinary, nullable=True),
     UniqueConstraint("carrier", "carrier_message_id", name="inbound_messages_carrier_message"),
     Index("inbound_messages_phone", "phone"),
     Index("inbound_messages_unroutable", "recorded_at", postgresql_where=text("unroutable IS NOT NULL")),
@@ -63,7 +70,22 @@ delivery_reports = Table(
     Column("error_code", String(64), nullable=True),
     Column("reported_at", DateTime(timezone=True), nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("raw_payload", LargeBinary, nullable=True),
     UniqueConstraint("carrier", "report_key", name="delivery_reports_carrier_report"),
+)
+
+unprocessable_payloads = Table(
+    "unprocessable_payloads",
+    metadata,
+    Column("payload_id", String(36), primary_key=True),
+    Column("carrier", String(32), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("field", String(200), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("raw_payload", LargeBinary, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("unprocessable_payloads_received", "received_at"),
 )
 
 accounts = Table(

@@ -15,8 +15,12 @@ checked against bearerbox/smsbox 1.4.5 with ``fakesmsc``:
 * ``%d`` in a dlr-url is the report type: 1 delivered to the phone, 2 failed, 4 buffered,
   8 accepted by the SMSC, 16 rejected by the SMSC.
 
-A message that cannot be decoded with the charset it claims is refused (the caller
-answers 400) rather than stored as mojibake that would hide a STOP.
+Kannel authenticated the request with its token, so a message is never refused for its
+bytes: bytes that do not decode with the charset named are decoded with replacement (each
+bad sequence becomes U+FFFD), an unknown charset or coding falls back to UTF-8, then
+Windows-1252, and :attr:`DecodedText.exact` says so, for the caller to keep the raw query
+string as evidence. ``coding=0`` or no coding means the SMSC decoded GSM-7 septets, where
+NUL stands for ``@`` (:attr:`DecodedText.gsm7`, domain/text.py).
 """
 
 from __future__ import annotations
@@ -52,55 +56,82 @@ _CHARSET_ALIASES: Final[dict[str, str]] = {
 }
 
 
-class UndecodableText(ValueError):
-    """Bytes that do not decode with the charset Kannel named, or a charset nobody knows."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+_GSM7_CODINGS: Final = ("", "0")
+_WIDE_CODECS: Final = ("utf-16", "utf-32")
 
 
 @dataclass(frozen=True, slots=True)
 class DecodedText:
-    """A reply's text and how it was read (kept as evidence beside the text)."""
+    """A reply's text and how it was read (kept as evidence beside the text).
+
+    ``gsm7``: the SMSC decoded GSM-7, so a NUL in the text stands for "@".
+    ``exact``: every byte decoded with the charset Kannel named; False when a byte was
+    replaced or the coding or charset was unknown and guessed.
+    """
 
     text: str
     encoding: str
+    gsm7: bool = False
+    exact: bool = True
 
 
-def _utf8_or_cp1252(data: bytes) -> DecodedText:
+def _cp1252(data: bytes) -> tuple[str, bool]:
     try:
-        return DecodedText(data.decode("utf-8"), "utf-8")
+        return data.decode("cp1252"), True
     except UnicodeDecodeError:
-        return DecodedText(data.decode("cp1252", errors="replace"), "cp1252")
+        # Five bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) name no Windows-1252 character.
+        return data.decode("cp1252", errors="replace"), False
+
+
+def _utf8_or_cp1252(data: bytes, *, gsm7: bool, exact: bool) -> DecodedText:
+    try:
+        return DecodedText(data.decode("utf-8"), "utf-8", gsm7, exact)
+    except UnicodeDecodeError:
+        text, whole = _cp1252(data)
+        return DecodedText(text, "cp1252", gsm7, exact and whole)
+
+
+def _codec(name: str) -> str | None:
+    codec = _CHARSET_ALIASES.get(name)
+    if codec is not None:
+        return codec
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
 
 
 def decode_text(data: bytes, *, coding: str | None, charset: str | None) -> DecodedText:
-    """Return the text of a Kannel ``%a``/``%b`` value given its ``%c`` coding and ``%C`` charset."""
+    """Return the text of a Kannel ``%a``/``%b`` value given its ``%c`` coding and ``%C`` charset; never refuse."""
     name = (charset or "").strip().lower()
     code = (coding or "").strip()
-    if code not in ("", "0", "1", "2"):
-        raise UndecodableText("coding", f"coding {coding!r} is not one of Kannel's 0, 1 or 2")
+    known_coding = code in ("", "0", "1", "2")
+    if not known_coding:
+        # An unknown coding says nothing about the bytes: read them as if it were absent,
+        # but do not assume GSM-7 (NUL then becomes U+FFFD, not "@").
+        code = ""
     if name in ("8-bit", "binary") or (not name and code == "1"):
         # Binary data (ringtones, WAP push): not text a person typed; keep every byte visible.
-        return DecodedText(data.decode("latin-1"), "binary")
+        return DecodedText(data.decode("latin-1"), "binary", gsm7=False, exact=known_coding)
+    gsm7 = known_coding and code in _GSM7_CODINGS
     if name in ("", "gsm"):
-        if code == "2":
-            name = "utf-16be"
-        else:
-            return _utf8_or_cp1252(data)
-    codec = _CHARSET_ALIASES.get(name)
+        if code != "2":
+            return _utf8_or_cp1252(data, gsm7=gsm7, exact=known_coding)
+        name = "utf-16be"
+    codec = _codec(name)
     if codec is None:
-        try:
-            codec = codecs.lookup(name).name
-        except LookupError as exc:
-            raise UndecodableText("charset", f"charset {charset!r} is unknown") from exc
+        return _utf8_or_cp1252(data, gsm7=gsm7, exact=False)
+    gsm7 = gsm7 and not codec.startswith(_WIDE_CODECS)
     try:
-        return DecodedText(data.decode(codec), codec)
-    except UnicodeDecodeError as exc:
-        raise UndecodableText("text", f"the text is not valid {charset or codec}: {exc.reason}") from exc
-    except LookupError as exc:  # a bytes-to-bytes codec such as "base64" names no text encoding
-        raise UndecodableText("charset", f"charset {charset!r} is not a text encoding") from exc
+        return DecodedText(data.decode(codec), codec, gsm7, known_coding)
+    except LookupError:  # a bytes-to-bytes codec such as "base64" names no text encoding
+        return _utf8_or_cp1252(data, gsm7=gsm7, exact=False)
+    except ValueError:  # UnicodeDecodeError, or the UnicodeError of codecs such as idna
+        pass
+    try:
+        return DecodedText(data.decode(codec, errors="replace"), codec, gsm7, exact=False)
+    except (ValueError, LookupError):  # idna, punycode, "undefined": no replacement handling
+        return _utf8_or_cp1252(data, gsm7=gsm7, exact=False)
 
 
 def parse_time(value: str | None) -> datetime | None:

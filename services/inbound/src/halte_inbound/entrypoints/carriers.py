@@ -1,27 +1,46 @@
 """Carrier webhooks: replies (MO) and delivery reports (DLR), signed JSON or Kannel's get-url/dlr-url.
 
-Each route authenticates before it reads anything else, validates, hands a command to
-the handler and answers 200 only once the handler's transaction has committed. A
-repeated message is answered 200 with ``"status": "duplicate"`` and changes nothing.
+Each route authenticates before it reads anything else, then never refuses the payload
+for its characters: control characters are mapped (domain/text.py; NUL is the GSM-7 "@"
+where the carrier's charset says so), undecodable bytes become U+FFFD, unknown JSON
+fields are ignored, and the raw payload is kept beside the record whenever any of that
+happened. It hands a command to the handler and answers 200 only once the handler's
+transaction has committed. A repeated message is answered 200 with
+``"status": "duplicate"`` and changes nothing. An authenticated payload that still cannot
+be used (not JSON, a field missing, of the wrong type or too long) is kept in
+``unprocessable_payloads`` and answered with the precise 4xx. Delivery reports wait for
+one of HALTE_INBOUND_DLR_CONCURRENCY slots before any work; replies never wait for them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import structlog
 from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from halte_inbound import metrics
 from halte_inbound.adapters.carriers import Carrier, CarrierRefused
+from halte_inbound.adapters.database import autocommit
+from halte_inbound.adapters.records import record_unprocessable
 from halte_inbound.domain.delivery import delivery_status
-from halte_inbound.domain.kannel import UndecodableText, decode_text, dlr_status, parse_time
-from halte_inbound.domain.text import is_clean_identifier
-from halte_inbound.entrypoints.deps import Runtime, parse_json_body, query_text, raw_query, read_body
+from halte_inbound.domain.kannel import decode_text, dlr_status, parse_time
+from halte_inbound.domain.text import map_control_characters, map_identifier
+from halte_inbound.entrypoints.deps import (
+    QueryFields,
+    Runtime,
+    Unusable,
+    json_object,
+    raw_query,
+    read_body,
+    redacted_query,
+    validate,
+)
 from halte_inbound.handlers import (
     ReceiveDeliveryReport,
     ReceiveReply,
@@ -31,6 +50,8 @@ from halte_inbound.handlers import (
     smsc_error_code,
 )
 from halte_shared.web import ApiError, ErrorResponse
+
+log = structlog.get_logger("halte.inbound")
 
 router = APIRouter(tags=["carriers"])
 
@@ -50,16 +71,10 @@ def _plausible_time(value: Any) -> Any:
     return value
 
 
-def _clean(value: str) -> str:
-    if not is_clean_identifier(value):
-        raise ValueError("must not contain control characters")
-    return value.strip()
-
-
 class MoRequest(BaseModel):
-    """A reply from a phone, as a JSON carrier posts it."""
+    """A reply from a phone, as a JSON carrier posts it (other fields are ignored, and kept as raw evidence)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore")
 
     message_id: str = Field(min_length=1, max_length=200, description="The carrier's id of the message")
     from_: str = Field(alias="from", min_length=1, max_length=64, description="The sender, any format")
@@ -70,7 +85,7 @@ class MoRequest(BaseModel):
     @field_validator("message_id", "from_", "to")
     @classmethod
     def _identifiers(cls, value: str) -> str:
-        return _clean(value)
+        return value.strip()
 
     @field_validator("received_at")
     @classmethod
@@ -79,9 +94,9 @@ class MoRequest(BaseModel):
 
 
 class DlrRequest(BaseModel):
-    """A delivery report, as a JSON carrier posts it."""
+    """A delivery report, as a JSON carrier posts it (other fields are ignored, and kept as raw evidence)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     message_id: str = Field(min_length=1, max_length=200, description="The carrier's id of the message")
     our_message_id: str | None = Field(
@@ -95,12 +110,22 @@ class DlrRequest(BaseModel):
     @field_validator("message_id", "our_message_id", "status", "to", "error_code")
     @classmethod
     def _identifiers(cls, value: str | None) -> str | None:
-        return None if value is None else _clean(value)
+        return None if value is None else value.strip()
 
     @field_validator("reported_at")
     @classmethod
     def _reported_at(cls, value: Any) -> Any:
         return _plausible_time(value)
+
+
+def _fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(info.alias or name for name, info in model.model_fields.items())
+
+
+_MO_FIELDS = _fields(MoRequest)
+_DLR_FIELDS = _fields(DlrRequest)
+_MO_IDENTIFIERS = ("message_id", "from", "to")
+_DLR_IDENTIFIERS = ("message_id", "our_message_id", "status", "to", "error_code")
 
 
 class WebhookAck(BaseModel):
@@ -113,11 +138,11 @@ class WebhookAck(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
     for code, description in {
-        400: "not UTF-8 JSON, or an undecodable text",
+        400: "not JSON (kept in unprocessable_payloads), or too many query parameters",
         401: "signature, timestamp or token refused; nothing was recorded",
         404: "no such carrier (of this kind)",
         413: "body over the size limit",
-        422: "a field is missing or invalid",
+        422: "not a JSON object, or a field missing, of the wrong type or too long (kept in unprocessable_payloads)",
     }.items()
 }
 
@@ -149,6 +174,88 @@ async def _observed(runtime: Runtime, carrier_id: str, kind: Kind) -> AsyncItera
     finally:
         metrics.WEBHOOK_REQUESTS.labels(label, kind, outcome[0]).inc()
         metrics.WEBHOOK_SECONDS.labels(label, kind).observe(time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def _kept_if_unusable(runtime: Runtime, carrier: Carrier, kind: Kind, raw: bytes) -> AsyncIterator[None]:
+    """Keep an authenticated payload the body finds unusable in unprocessable_payloads, then let the 4xx go."""
+    try:
+        yield
+    except Unusable as exc:
+        payload_id = runtime.new_id()
+        async with autocommit(runtime.engine) as connection:
+            await record_unprocessable(
+                connection,
+                {
+                    "payload_id": payload_id,
+                    "carrier": carrier.id,
+                    "kind": kind,
+                    "code": exc.reason,
+                    "field": exc.field and map_identifier(exc.field)[:200],
+                    "reason": map_identifier(exc.message),
+                    "raw_payload": raw,
+                    "received_at": runtime.clock.now(),
+                },
+            )
+        metrics.UNPROCESSABLE.labels(carrier.id, kind, exc.reason).inc()
+        log.error(
+            "a carrier sent an authenticated payload we cannot use (a STOP in it is not honoured until someone "
+            "replays it); it was kept in unprocessable_payloads and the carrier was answered with the error",
+            carrier=carrier.id,
+            kind=kind,
+            reason=exc.reason,
+            field=exc.field,
+            error=exc.message,
+            status=exc.status,
+            payload_id=payload_id,
+        )
+        raise
+
+
+def _mapped_json(
+    data: Mapping[str, Any], *, identifiers: tuple[str, ...], text: str | None = None, gsm7: bool = False
+) -> tuple[dict[str, Any], bool]:
+    """Return the JSON object with its known string fields mapped (domain/text.py), and whether any changed."""
+    fields = dict(data)
+    for name in identifiers:
+        value = fields.get(name)
+        if isinstance(value, str):
+            fields[name] = map_identifier(value)
+    if text is not None and isinstance(fields.get(text), str):
+        fields[text] = map_control_characters(fields[text], gsm7=gsm7)
+    names = (*identifiers, text) if text else identifiers
+    changed = any(fields[name] != data[name] for name in names if name in data)
+    return fields, changed
+
+
+_TIME = TypeAdapter(AwareDatetime)
+
+
+def _without_unreadable_time(fields: dict[str, Any], name: str) -> bool:
+    """Drop a carrier's time that cannot be read (the record then takes its receipt time); True if dropped.
+
+    A STOP is never refused for its metadata: the time is an indication, the raw payload keeps it.
+    """
+    if fields.get(name) is None:
+        return False
+    try:
+        _plausible_time(_TIME.validate_python(fields[name]))
+        return False
+    except (ValueError, ValidationError):
+        del fields[name]
+        return True
+
+
+def _noted_evidence(carrier: Carrier, kind: Kind, *, mapped: bool, ignored: bool) -> None:
+    if mapped:
+        metrics.CHARACTERS_MAPPED.labels(carrier.id, kind).inc()
+        log.info(
+            "a carrier payload held control characters or undecodable bytes; they were mapped before recording "
+            "and the raw payload was kept as evidence",
+            carrier=carrier.id,
+            kind=kind,
+            ignored_fields=ignored,
+        )
 
 
 def _carrier(runtime: Runtime, carrier_id: str, *, kind: Literal["json", "kannel"]) -> Carrier:
@@ -192,10 +299,18 @@ async def carrier_mo(
     x_halte_signature: str | None = Header(default=None),
 ) -> WebhookAck:
     """Record a reply, classify it and queue its events; 200 only after the commit."""
-    async with _observed(runtime, carrier, "mo") as outcome:
+    async with _observed(runtime, carrier, "mo") as outcome, request.app.state.traffic.reply():
         source = _carrier(runtime, carrier, kind="json")
         body = await _signed_body(runtime, source, request, x_halte_timestamp, x_halte_signature)
-        mo = parse_json_body(body, MoRequest)
+        async with _kept_if_unusable(runtime, source, "mo", body):
+            data, repaired = json_object(body)
+            fields, changed = _mapped_json(
+                data, identifiers=_MO_IDENTIFIERS, text="text", gsm7=source.config.gsm7_decoded
+            )
+            changed |= _without_unreadable_time(fields, "received_at")
+            mo = validate(MoRequest, fields)
+        mapped = repaired or changed
+        ignored = not data.keys() <= _MO_FIELDS
         result = await receive_reply(
             runtime,
             ReceiveReply(
@@ -206,8 +321,10 @@ async def carrier_mo(
                 text=mo.text,
                 text_encoding="json",
                 received_at=mo.received_at,
+                raw_payload=body if mapped or ignored else None,
             ),
         )
+        _noted_evidence(source, "mo", mapped=mapped and not result.duplicate, ignored=ignored)
         return _ack(result, outcome)
 
 
@@ -225,11 +342,17 @@ async def carrier_dlr(
     x_halte_timestamp: str | None = Header(default=None),
     x_halte_signature: str | None = Header(default=None),
 ) -> WebhookAck:
-    """Record a delivery report and queue sms.delivery; 200 only after the commit."""
-    async with _observed(runtime, carrier, "dlr") as outcome:
+    """Record a delivery report and queue sms.delivery; 200 only after the commit (waits for a DLR slot first)."""
+    async with _observed(runtime, carrier, "dlr") as outcome, request.app.state.traffic.report():
         source = _carrier(runtime, carrier, kind="json")
         body = await _signed_body(runtime, source, request, x_halte_timestamp, x_halte_signature)
-        dlr = parse_json_body(body, DlrRequest)
+        async with _kept_if_unusable(runtime, source, "dlr", body):
+            data, repaired = json_object(body)
+            fields, changed = _mapped_json(data, identifiers=_DLR_IDENTIFIERS)
+            changed |= _without_unreadable_time(fields, "reported_at")
+            dlr = validate(DlrRequest, fields)
+        mapped = repaired or changed
+        ignored = not data.keys() <= _DLR_FIELDS
         result = await receive_delivery_report(
             runtime,
             ReceiveDeliveryReport(
@@ -241,8 +364,10 @@ async def carrier_dlr(
                 raw_status=dlr.status,
                 error_code=dlr.error_code,
                 reported_at=dlr.reported_at,
+                raw_payload=body if mapped or ignored else None,
             ),
         )
+        _noted_evidence(source, "dlr", mapped=mapped and not result.duplicate, ignored=ignored)
         return _ack(result, outcome)
 
 
@@ -269,23 +394,27 @@ async def kannel_mo(carrier: str, request: Request, runtime: Runtime) -> Webhook
     """Record a reply Kannel forwards (get-url ``?from=%p&to=%P&text=%a&ts=%t&id=%I&coding=%c&charset=%C&token=``).
 
     ``text`` is read as the bytes Kannel sent, in the charset ``%C`` names (UTF-16BE for
-    UCS-2 replies), so accents and emoji arrive intact. Configure the sms-service with
-    ``max-messages = 0`` and ``omit-empty = true``: this answer is not an SMS to send back.
+    UCS-2 replies), so accents and emoji arrive intact; bytes that do not decode become
+    U+FFFD, and a NUL in a GSM-7 reply (``coding=0`` or none) is its "@". Configure the
+    sms-service with ``max-messages = 0`` and ``omit-empty = true``: this answer is not an
+    SMS to send back.
     """
-    async with _observed(runtime, carrier, "mo") as outcome:
+    async with _observed(runtime, carrier, "mo") as outcome, request.app.state.traffic.reply():
         values = raw_query(request)
         source = _kannel_source(runtime, carrier, values)
-        raw_from = query_text(values, "from", required=True, max_length=64)
-        raw_to = query_text(values, "to", required=True, max_length=32)
-        message_id = query_text(values, "id", required=True, max_length=200)
-        coding = query_text(values, "coding", required=False, max_length=4)
-        charset = query_text(values, "charset", required=False, max_length=40)
-        ts = query_text(values, "ts", required=False, max_length=40)
-        try:
-            decoded = decode_text(values.get("text", b""), coding=coding, charset=charset)
-        except UndecodableText as exc:
-            raise ApiError(400, "invalid_text", str(exc), exc.field) from None
+        raw = redacted_query(request)
+        query = QueryFields(values)
+        async with _kept_if_unusable(runtime, source, "mo", raw):
+            raw_from = query.text("from", required=True, max_length=64)
+            raw_to = query.text("to", required=True, max_length=32)
+            message_id = query.text("id", required=True, max_length=200)
+            coding = query.text("coding", required=False, max_length=4)
+            charset = query.text("charset", required=False, max_length=40)
+            ts = query.text("ts", required=False, max_length=40)
         assert raw_from is not None and raw_to is not None and message_id is not None
+        decoded = decode_text(values.get("text", b""), coding=coding, charset=charset)
+        text = map_control_characters(decoded.text, gsm7=decoded.gsm7)
+        mapped = query.mapped or not decoded.exact or text != decoded.text
         result = await receive_reply(
             runtime,
             ReceiveReply(
@@ -293,11 +422,13 @@ async def kannel_mo(carrier: str, request: Request, runtime: Runtime) -> Webhook
                 carrier_message_id=message_id,
                 raw_from=raw_from,
                 raw_to=raw_to,
-                text=decoded.text,
+                text=text,
                 text_encoding=decoded.encoding,
                 received_at=_plausible_or_none(parse_time(ts)),
+                raw_payload=raw if mapped else None,
             ),
         )
+        _noted_evidence(source, "mo", mapped=mapped and not result.duplicate, ignored=False)
         return _ack(result, outcome)
 
 
@@ -319,15 +450,19 @@ async def kannel_dlr(carrier: str, request: Request, runtime: Runtime) -> Webhoo
 
     Kannel's types map to 1 delivered, 2 failed, 4 buffered, 8 accepted (by the SMSC),
     16 rejected (by the SMSC); the SMSC's ``err:`` code, when its answer has one, is kept.
+    The request waits for a delivery report slot before any work.
     """
-    async with _observed(runtime, carrier, "dlr") as outcome:
+    async with _observed(runtime, carrier, "dlr") as outcome, request.app.state.traffic.report():
         values = raw_query(request)
         source = _kannel_source(runtime, carrier, values)
-        message_id = query_text(values, "id", required=True, max_length=200)
-        raw_status = query_text(values, "status", required=True, max_length=8)
-        answer = query_text(values, "answer", required=False, max_length=1000)
-        to = query_text(values, "to", required=False, max_length=64)
-        ts = query_text(values, "ts", required=False, max_length=40)
+        raw = redacted_query(request)
+        query = QueryFields(values)
+        async with _kept_if_unusable(runtime, source, "dlr", raw):
+            message_id = query.text("id", required=True, max_length=200)
+            raw_status = query.text("status", required=True, max_length=8)
+            answer = query.text("answer", required=False, max_length=1000)
+            to = query.text("to", required=False, max_length=64)
+            ts = query.text("ts", required=False, max_length=40)
         assert message_id is not None and raw_status is not None
         result = await receive_delivery_report(
             runtime,
@@ -340,6 +475,8 @@ async def kannel_dlr(carrier: str, request: Request, runtime: Runtime) -> Webhoo
                 raw_status=raw_status,
                 error_code=smsc_error_code(answer),
                 reported_at=_plausible_or_none(parse_time(ts)),
+                raw_payload=raw if query.mapped else None,
             ),
         )
+        _noted_evidence(source, "dlr", mapped=query.mapped and not result.duplicate, ignored=False)
         return _ack(result, outcome)
