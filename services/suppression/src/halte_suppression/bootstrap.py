@@ -10,6 +10,7 @@ import structlog
 
 from halte_shared.bus import EventConsumer
 from halte_shared.clock import Clock, monotonic
+from halte_shared.notify import Notifications
 from halte_shared.runtime import ServiceRuntime
 from halte_suppression.config import Settings
 from halte_suppression.entrypoints.consumers import (
@@ -24,6 +25,9 @@ from halte_suppression.handlers import SuppressionHandlers
 
 log = structlog.get_logger("halte.suppression")
 
+#: Channel of the notification sent when a change-feed row commits (migration 0003_feed_requests).
+FEED_CHANNEL = "halte_suppression_feed"
+
 
 class SuppressionRuntime(ServiceRuntime):
     """The service's runtime, carrying its handlers for the routes and the consumers."""
@@ -31,6 +35,7 @@ class SuppressionRuntime(ServiceRuntime):
     settings: Settings
     handlers: SuppressionHandlers
     consumers: list[EventConsumer]
+    notifications: Notifications
 
 
 def housekeeping(runtime: SuppressionRuntime) -> Callable[[], Coroutine[Any, Any, None]]:
@@ -62,11 +67,17 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> SuppressionR
         wake=runtime.relay.wake,
     )
     runtime.add_consumer(
-        group=OPTOUT_GROUP, topics=["optout.requested", "optin.requested"], handler=optout_handler(runtime.handlers)
+        group=OPTOUT_GROUP,
+        topics=["optout.requested", "optin.requested"],
+        handler=optout_handler(runtime.handlers),
+        on_park=runtime.handlers.keep_parked_optout_blocked,
+        on_discard=runtime.handlers.release_discarded_optout,
     )
     runtime.add_consumer(group=ACCOUNT_GROUP, topics=["account.changed"], handler=account_handler(runtime.handlers))
     runtime.add_consumer(
         group=SENDS_GROUP, topics=["dispatch.decided"], batch_handler=marketing_sends_handler(runtime.handlers)
     )
     runtime.add_background("suppression-housekeeping", housekeeping(runtime))
+    runtime.notifications = Notifications(settings.database_url, schema=settings.schema_name, channels=[FEED_CHANNEL])
+    runtime.add_background("feed-notifications", runtime.notifications.run)
     return runtime

@@ -22,6 +22,7 @@ from halte_shared.clock import Clock
 from halte_shared.events import OptinRecorded, OptoutRecorded
 from halte_shared.inbox import first_delivery
 from halte_shared.outbox import add_to_outbox
+from halte_shared.parked import ParkedEvent
 from halte_suppression import metrics
 from halte_suppression.adapters.repository import Repository, SuppressionRow
 from halte_suppression.domain.attribution import Attribution, attribute_optout
@@ -29,6 +30,7 @@ from halte_suppression.domain.commands import LearnAccount, MarketingSend, Recor
 from halte_suppression.domain.confirmation import confirmation_account
 from halte_suppression.domain.limits import MAX_PROOF, MAX_RAW_TEXT, clip
 from halte_suppression.domain.numbers import masked
+from halte_suppression.domain.parked import OPTOUT_REQUESTED, read_parked_optout
 from halte_suppression.domain.resubscription import (
     ActiveSuppression,
     Resubscription,
@@ -129,10 +131,24 @@ class SuppressionHandlers:
             if not attribution.attributed:
                 await self._keep_unattributed(repo, command, now=now)
                 done.unattributed += 1
+                # Until an account on its short code is known, the feed keeps the number blocked.
+                sequence = await repo.add_request_change(
+                    action="pending",
+                    request_id=command.request_id,
+                    phone=command.phone,
+                    short_code=command.short_code,
+                    account_id=command.account_id,
+                    at=now,
+                )
+                done.max_sequence = max(done.max_sequence, sequence)
                 result = OptoutResult(attribution=attribution)
             else:
                 outcomes = await self._apply_optout(
                     session, repo, command, attribution=attribution, recent=recent, now=now, done=done
+                )
+                done.max_sequence = max(
+                    done.max_sequence,
+                    await repo.add_request_change(action="resolve", request_id=command.request_id, at=now),
                 )
                 result = OptoutResult(attribution=attribution, outcomes=outcomes)
         await self._after_commit(done, now=now)
@@ -397,6 +413,52 @@ class SuppressionHandlers:
             allows_resubscribe=await repo.allows_resubscribe(active),
         )
 
+    # -- opt-out events that could not be processed ---------------------------------------
+    async def keep_parked_optout_blocked(self, session: AsyncSession, parked: ParkedEvent) -> None:
+        """Announce a parked opt-out as pending on the feed, so its number stays blocked (domain/parked.py)."""
+        optout = read_parked_optout(topic=parked.topic, value=parked.value, key=parked.key, parked_id=parked.id)
+        if optout is None:
+            if parked.topic == OPTOUT_REQUESTED:
+                log.error(
+                    "an opt-out event that could not be processed names no usable number; nothing can be blocked "
+                    "for it: an operator must read it in parked_events",
+                    parked_id=parked.id,
+                    error=parked.error,
+                )
+            return
+        await Repository(session).add_request_change(
+            action="pending",
+            request_id=optout.request_id,
+            phone=optout.phone,
+            short_code=optout.short_code,
+            account_id=optout.account_id,
+            at=self.clock.now(),
+        )
+        metrics.OPTOUTS_PARKED.inc()
+        log.error(
+            "an opt-out event could not be processed and was parked; its number stays blocked for every account "
+            "on its short code until an operator replays or discards it",
+            parked_id=parked.id,
+            request_id=optout.request_id,
+            phone=masked(optout.phone),
+            short_code=optout.short_code,
+            error=parked.error,
+        )
+
+    async def release_discarded_optout(self, session: AsyncSession, parked: ParkedEvent) -> None:
+        """Resolve the pending request of a parked opt-out an operator discarded."""
+        optout = read_parked_optout(topic=parked.topic, value=parked.value, key=parked.key, parked_id=parked.id)
+        if optout is None:
+            return
+        repo = Repository(session)
+        await repo.add_request_change(action="resolve", request_id=optout.request_id, at=self.clock.now())
+        log.warning(
+            "an operator discarded a parked opt-out event; the dispatcher no longer blocks its number for it",
+            parked_id=parked.id,
+            request_id=optout.request_id,
+            note=parked.resolution_note,
+        )
+
     # -- what other services tell us ----------------------------------------------------
     async def learn_account(self, command: LearnAccount) -> None:
         """Remember an account's short codes, then apply any opt-out that waited for them."""
@@ -436,6 +498,10 @@ class SuppressionHandlers:
                     session, repo, waiting, attribution=attribution, recent=recent, now=now, done=done, note="late"
                 )
                 await repo.mark_resolved(evidence_id=row.id, at=now, attribution=f"late:{attribution.explanation}")
+                done.max_sequence = max(
+                    done.max_sequence,
+                    await repo.add_request_change(action="resolve", request_id=row.request_id, at=now),
+                )
                 log.warning(
                     "an opt-out kept as unattributed is now applied: an account on its short code became known",
                     short_code=row.short_code,

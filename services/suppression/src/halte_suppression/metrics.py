@@ -34,3 +34,7 @@ DUPLICATES = Counter(
 MARKETING_SENDS_PRUNED = Counter(
     "halte_marketing_sends_pruned_total", "Remembered marketing sends forgotten after the 90-day window."
 )
+OPTOUTS_PARKED = Counter(
+    "halte_suppression_optouts_parked_total",
+    "Opt-out events that could not be processed, parked, and kept blocked on the feed (pending).",
+)

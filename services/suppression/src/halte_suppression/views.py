@@ -137,6 +137,8 @@ async def feed(sessions: async_sessionmaker[AsyncSession], clock: Clock, *, afte
             "phone": r.phone,
             "action": r.action,
             "at": r.at.isoformat(),
+            "request_id": r.request_id,
+            "short_code": r.short_code,
         }
         for r in rows
     ]

@@ -237,6 +237,8 @@ async def test_a_start_reply_lifts_only_where_the_account_allows_it(service: Ser
         "phone": phone,
         "action": "lift",
         "at": feed["changes"][0]["at"],
+        "request_id": None,
+        "short_code": None,
     }
 
     # A STOP after the re-subscription is a new suppression again, announced again.

@@ -267,6 +267,31 @@ class Repository:
             )
         )
 
+    async def add_request_change(
+        self,
+        *,
+        action: str,
+        request_id: str,
+        at: datetime,
+        phone: str | None = None,
+        short_code: str | None = None,
+        account_id: str | None = None,
+    ) -> int:
+        """Append a ``pending`` or ``resolve`` row for an opt-out request to the feed; return its sequence."""
+        [sequence] = await self.allocate_sequences(1)
+        await self.session.execute(
+            insert(suppression_changes).values(
+                sequence=sequence,
+                action=action,
+                request_id=request_id,
+                phone=phone,
+                short_code=short_code,
+                account_id=account_id,
+                at=at,
+            )
+        )
+        return sequence
+
     async def add_evidence(self, **values: Any) -> None:
         await self.session.execute(insert(optout_evidence).values(**values))
 

@@ -115,17 +115,25 @@ processed_requests = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
-#: The change feed: one row per suppress/lift, numbered in commit order.
+#: The change feed, numbered in commit order: a suppress/lift per (account, number), and per
+#: opt-out request a ``pending`` (known, not applied yet: blocked fail-safe) or ``resolve``.
 suppression_changes = Table(
     "suppression_changes",
     metadata,
     Column("sequence", BigInteger, primary_key=True),
-    Column("account_id", ACCOUNT, nullable=False),
-    Column("phone", PHONE, nullable=False),
+    Column("account_id", ACCOUNT, nullable=True),
+    Column("phone", PHONE, nullable=True),
     Column("action", String(8), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("evidence_id", String(36), nullable=False),
-    CheckConstraint("action IN ('suppress', 'lift')", name="suppression_changes_action"),
+    Column("evidence_id", String(36), nullable=True),
+    Column("request_id", String(200), nullable=True),
+    Column("short_code", SHORT_CODE, nullable=True),
+    CheckConstraint(
+        "(action IN ('suppress', 'lift') AND account_id IS NOT NULL AND phone IS NOT NULL)"
+        " OR (action = 'pending' AND phone IS NOT NULL AND request_id IS NOT NULL)"
+        " OR (action = 'resolve' AND request_id IS NOT NULL)",
+        name="suppression_changes_action",
+    ),
 )
 
 #: The single-row counter the change feed's sequence numbers come from (see repository).

@@ -6,6 +6,8 @@ from __future__ import annotations
 MAX_BULK_CHECK = 10_000
 #: Changes one page of the change feed may carry.
 MAX_FEED_PAGE = 10_000
+#: The longest a feed reader may ask to wait for the next change.
+MAX_FEED_WAIT_SECONDS = 10.0
 #: Suppressions one page of the list may carry.
 MAX_LIST_PAGE = 1_000
 #: Raw text kept as evidence: ten concatenated SMS segments is far more than any STOP reply.

@@ -16,16 +16,18 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from halte_shared.notify import long_poll
 from halte_shared.phone import InvalidPhoneNumber
 from halte_shared.web import AdminOnly, ApiError, ErrorResponse, Runtime, create_service_app, error_response
 from halte_suppression import views
 from halte_suppression.adapters.repository import SuppressionRow
-from halte_suppression.bootstrap import SuppressionRuntime, bootstrap
+from halte_suppression.bootstrap import FEED_CHANNEL, SuppressionRuntime, bootstrap
 from halte_suppression.config import Settings
 from halte_suppression.domain.commands import RecordOptin, RecordOptout
 from halte_suppression.domain.limits import (
     MAX_BULK_CHECK,
     MAX_FEED_PAGE,
+    MAX_FEED_WAIT_SECONDS,
     MAX_LIST_PAGE,
     MAX_PROOF,
     MAX_RAW_TEXT,
@@ -79,10 +81,15 @@ class Page(BaseModel):
 
 class Change(BaseModel):
     sequence: int
-    account_id: str
-    phone: str
-    action: Literal["suppress", "lift"]
+    account_id: str | None = Field(description="for suppress and lift; for pending, the account the request names")
+    phone: str | None = Field(description="E.164; absent for resolve")
+    action: Literal["suppress", "lift", "pending", "resolve"] = Field(
+        description="pending: an opt-out request known but not applied yet (block the number for every account "
+        "on short_code); resolve: that request is applied (its suppress rows come before) or resolved by an operator"
+    )
     at: datetime
+    request_id: str | None = Field(default=None, description="the opt-out request, for pending and resolve")
+    short_code: str | None = Field(default=None, description="for pending: the short code the request came to")
 
 
 class Feed(BaseModel):
@@ -272,15 +279,29 @@ def suppression_router() -> APIRouter:
         runtime: Runtime,
         after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="the last sequence the reader holds")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_FEED_PAGE)] = 1000,
+        wait: Annotated[
+            float, Query(ge=0, le=MAX_FEED_WAIT_SECONDS, description="seconds to wait for a change when none follows")
+        ] = 0.0,
     ) -> Feed:
-        """Return the suppress/lift changes after a sequence number, in sequence (= commit) order.
+        """Return the changes after a sequence number, in sequence (= commit) order, waiting up to `wait` s for one.
 
         A reader that applies every page until a page ends at `latest_sequence` holds a copy
         that is current as of that page's `as_of`: sequence numbers are drawn in commit
-        order, so no change can appear later with a number the reader has passed.
+        order, so no change can appear later with a number the reader has passed. With
+        `wait`, a reader that is current is answered as soon as the next change commits.
         """
         rt = _runtime(runtime)
-        page = await views.feed(rt.sessions, rt.clock, after=after, limit=limit)
+
+        async def read() -> views.FeedPage:
+            return await views.feed(rt.sessions, rt.clock, after=after, limit=limit)
+
+        page = await long_poll(
+            read,
+            empty=lambda p: not p.changes,
+            notifications=rt.notifications,
+            channel=FEED_CHANNEL,
+            wait_seconds=wait,
+        )
         return Feed.model_validate(
             {"changes": page.changes, "latest_sequence": page.latest_sequence, "as_of": page.as_of}
         )
