@@ -331,7 +331,9 @@ def window_closes_at(instant: datetime, *, calendar: RecipientCalendar, window: 
     """
     _require_aware(instant)
     if is_allowed(instant, calendar=calendar, window=window) is not None:
-        return instant.astimezone(calendar.zone)
+        # The instant itself, not its local-time twin: during a DST fall-back hour Python holds
+        # an ambiguous local time unequal to the same instant in another zone (PEP 495).
+        return instant
     zone = calendar.zone
     local_day = _wall(instant, zone).date()
     return earliest_instant_at(local_day, window.last_dispatch, zone=zone)
