@@ -54,6 +54,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from halte_dispatcher.adapters.optout_journal import JournalPage
 from halte_dispatcher.adapters.suppression_feed import FeedPage
 from halte_dispatcher.bootstrap import bootstrap
 from halte_dispatcher.config import Settings
@@ -86,8 +87,21 @@ TIME_LIMIT_SECONDS = 900.0
 class QuietFeed:
     """A suppression feed with no change to report: the copy is proven current at every poll."""
 
-    async def fetch(self, *, after: int, limit: int) -> FeedPage:
+    async def fetch(self, *, after: int, limit: int, wait: float = 0.0) -> FeedPage:
+        # A long poll that nothing answers ends after its wait: at most a few a second, as in production.
+        await asyncio.sleep(wait)
         return FeedPage(changes=[], latest_sequence=after, as_of=datetime.now(UTC))
+
+    async def close(self) -> None:
+        return None
+
+
+class QuietJournal:
+    """Inbound's opt-out journal with no STOP to report: the view is proven current at every read."""
+
+    async def fetch(self, *, after: int, limit: int, wait: float = 0.0) -> JournalPage:
+        await asyncio.sleep(wait)
+        return JournalPage(entries=[], latest_sequence=after)
 
     async def close(self) -> None:
         return None
@@ -342,7 +356,9 @@ async def run_dispatcher(
         await in_process.start()
         adapters["sim"] = InProcessSimulator(in_process)
     router = build_router(settings, adapters=adapters)
-    runtime = bootstrap(settings, clock=clock, carriers=router, suppression_feed=QuietFeed())
+    runtime = bootstrap(
+        settings, clock=clock, carriers=router, suppression_feed=QuietFeed(), optout_journal=QuietJournal()
+    )
     async with runtime.sessions() as session, session.begin():
         await session.execute(
             text(

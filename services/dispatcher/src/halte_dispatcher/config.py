@@ -18,9 +18,13 @@ class Settings(HalteSettings):
     suppression_url: str = Field(default="http://127.0.0.1:8003", alias="HALTE_SUPPRESSION_URL")
     campaign_api_url: str = Field(default="http://127.0.0.1:8001", alias="HALTE_CAMPAIGN_API_URL")
 
-    #: Fail closed: marketing waits when the blocklist copy was last proven current longer ago than this.
+    #: Fail closed: marketing waits unless every opt-out acknowledged up to this long ago is in the view
+    #: (inbound's journal and suppression's feed each read to their end within it).
     suppression_max_lag_seconds: float = Field(default=2.0, gt=0, alias="HALTE_SUPPRESSION_MAX_LAG_SECONDS")
+    #: Pause before reading an opt-out source again after a failed read.
     suppression_poll_seconds: float = Field(default=0.2, gt=0, alias="HALTE_SUPPRESSION_POLL_SECONDS")
+    #: How long a read of a current source waits for the next change (at most a quarter of the bound).
+    optout_long_poll_seconds: float = Field(default=0.5, gt=0, le=30, alias="HALTE_OPTOUT_LONG_POLL_SECONDS")
     suppression_feed_page: int = Field(default=10000, ge=1, le=10000, alias="HALTE_SUPPRESSION_FEED_PAGE")
     suppression_feed_timeout_seconds: float = Field(default=2.0, gt=0, alias="HALTE_SUPPRESSION_FEED_TIMEOUT_SECONDS")
 

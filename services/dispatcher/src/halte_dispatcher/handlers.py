@@ -31,11 +31,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,37 +44,47 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from halte_dispatcher import metrics
 from halte_dispatcher.adapters import repository as repo
 from halte_dispatcher.adapters.carriers import Carriers, configured_rate
-from halte_dispatcher.adapters.suppression_feed import FeedUnavailable, SuppressionFeed
 from halte_dispatcher.adapters.tables import HELD, PENDING_ACCOUNT, REFUSED, SENDING, SUBMITTED
 from halte_dispatcher.config import Settings
 from halte_dispatcher.domain.decision import (
     ACCOUNT_UNKNOWN,
     CARRIER_REJECTED,
+    OPTOUT_PENDING,
     SUPPRESSED,
     SUPPRESSION_FEED_STALE,
     Decision,
 )
 from halte_dispatcher.domain.dispatch import AccountView, Outcome, decide
 from halte_dispatcher.domain.policy import PolicyInput, evaluate
-from halte_dispatcher.domain.suppression import is_feed_current
+from halte_dispatcher.domain.suppression import Block
+from halte_dispatcher.optout_lane import OptoutLane
 from halte_dispatcher.pacing import ReleasePacer
 from halte_shared.carriers.base import OutboundSms, SubmitResult
 from halte_shared.clock import Clock
 from halte_shared.events import AccountChanged, DispatchDecided, DispatchRequested, Payload, SmsOutbound
+from halte_shared.failures import FailureClass, classify
 from halte_shared.sms import encoding_for
 
 log = structlog.get_logger("halte.dispatcher")
 
 REQUESTS_CONSUMER = "dispatcher-requests"
 ACCOUNTS_CONSUMER = "dispatcher-accounts"
-BLOCKLIST_CONSUMER = "dispatcher-blocklist"
 _MESSAGE_NAMESPACE = uuid.UUID("6f1d2c1e-4a5b-4d0e-9a51-2f7c3b8e9d10")
 #: Pending-account requests re-evaluated per release cycle (they are new decisions, not paced).
 PENDING_BATCH = 1000
+#: A message held for an opt-out on a shared short code is looked at again this often until suppression attributes it.
+OPTOUT_PENDING_RECHECK = timedelta(seconds=1)
+#: Recipients whose policy is evaluated between two yields to the event loop: the opt-out lane and
+#: the HTTP routes share this process, and a campaign's batch must not stall them for long.
+DECIDE_SLICE = 200
 
 
 class SuppressedMeanwhile(Exception):
     """A marketing message whose number opted out after its batch's check, before its carrier call."""
+
+
+class ViewStaleMeanwhile(Exception):
+    """A marketing message whose opt-out view stopped being current before its carrier call."""
 
 
 def message_id_for(request_id: str) -> str:
@@ -103,6 +112,30 @@ class Incoming:
     raw: dict[str, Any] | None = None
 
 
+@dataclass
+class _Answered:
+    """What a carrier batch decided, kept to be recorded again if its transaction is lost."""
+
+    transitions: list[repo.Transition] = field(default_factory=list)
+    events: list[tuple[Payload, str | None]] = field(default_factory=list)
+    published: list[Decision] = field(default_factory=list)
+    #: When the carriers' answers were in: set once no carrier call remains.
+    at: datetime | None = None
+
+    def record(
+        self,
+        transition: repo.Transition,
+        event: tuple[Payload, str | None] | None,
+        decision: Decision | None,
+    ) -> None:
+        """Keep a row's new state, the event announcing it and the decision it publishes."""
+        self.transitions.append(transition)
+        if event is not None:
+            self.events.append(event)
+        if decision is not None:
+            self.published.append(decision)
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionView:
     """The answer about one request: the decision in force and, for a hold, when it may go."""
@@ -111,6 +144,14 @@ class DecisionView:
     decision: str
     reason: str
     next_window_start: datetime | None
+
+
+def _release_at(decision: Decision, *, now: datetime) -> datetime:
+    """Return when a hold is looked at again: its window's start, soon for a pending opt-out, else at once."""
+    if decision.next_window_start is not None:
+        return decision.next_window_start
+    # A feed-stale hold is due at once and released when the view is current again.
+    return now + OPTOUT_PENDING_RECHECK if decision.reason == OPTOUT_PENDING else now
 
 
 def _priority(kind: str) -> int:
@@ -128,7 +169,7 @@ class Dispatcher:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         carriers: Carriers,
-        feed: SuppressionFeed,
+        lane: OptoutLane,
         release_rate: float,
         wake_relay: Callable[[], None] = lambda: None,
     ) -> None:
@@ -136,16 +177,12 @@ class Dispatcher:
         self.sessions = sessions
         self.clock = clock
         self.carriers = carriers
-        self.feed = feed
+        self.lane = lane
         self.release_rate = release_rate
         self.pacer = ReleasePacer(release_rate)
         self._wake_relay = wake_relay
         self.sender_wake = asyncio.Event()
         self.release_wake = asyncio.Event()
-        self._max_lag = timedelta(seconds=settings.suppression_max_lag_seconds)
-        self._suppressed_during_batch: set[tuple[str, str]] = set()
-        self._feed_failing_since: float | None = None
-        self._feed_last_logged = 0.0
         # Claimed rows are submitted inside their transaction: a batch is at most ~2 s of the
         # carriers' rate, so a crash can leave only that many "sent but not recorded".
         rate = configured_rate(carriers)
@@ -155,16 +192,17 @@ class Dispatcher:
 
     # -- shared views ------------------------------------------------------------------------
 
-    def feed_current(self, state: repo.FeedState, *, now: datetime) -> bool:
-        """Tell whether the local blocklist copy is provably current at `now`."""
-        return is_feed_current(confirmed_at=state.caught_up_at, now=now, max_lag=self._max_lag)
+    async def _blocks(
+        self, session: AsyncSession, messages: Iterable[tuple[str, str, str | None]]
+    ) -> dict[tuple[str, str], Block]:
+        """Return how the opt-out view blocks each (account, number) of these marketing messages."""
+        # Test mode only (config refuses it otherwise): the end-to-end invariant checker must
+        # be shown to catch a dispatcher that ignores opt-outs.
+        return await repo.blocks(session, messages, ignore_suppressions=self.settings.test_break_suppression_check)
 
-    async def _suppressed_pairs(self, session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        if self.settings.test_break_suppression_check:
-            # Test mode only (config refuses it otherwise): the end-to-end invariant checker must
-            # be shown to catch a dispatcher that ignores opt-outs.
-            return set()
-        return await repo.suppressed_pairs(session, pairs)
+    @staticmethod
+    def _marketing(requests: Iterable[Any]) -> list[tuple[str, str, str | None]]:
+        return [(r.account_id, r.phone, r.sender) for r in requests if r.kind == "marketing"]
 
     def _producer(self) -> str:
         return self.settings.service_name
@@ -227,20 +265,21 @@ class Dispatcher:
                 todo.append(item)
             if not todo:
                 return 0
-            state = await repo.load_feed_state(session)
-            current = self.feed_current(state, now=now)
+            current = self.lane.current(now)
             accounts = await repo.load_accounts(session, (i.request.account_id for i in todo))
-            suppressed = await self._suppressed_pairs(
-                session, ((i.request.account_id, i.request.phone) for i in todo if i.request.kind == "marketing")
-            )
+            blocks = await self._blocks(session, self._marketing(i.request for i in todo))
             rows: list[repo.NewDispatch] = []
             outcomes: dict[str, Outcome] = {}
-            for item in todo:
+            for index, item in enumerate(todo):
+                if index and index % DECIDE_SLICE == 0:
+                    await asyncio.sleep(0)
                 request = item.request
+                block = blocks.get((request.account_id, request.phone))
                 outcome = decide(
                     request,
                     accounts.get(request.account_id),
-                    suppressed=(request.account_id, request.phone) in suppressed,
+                    suppressed=block == "suppressed",
+                    optout_pending=block == "pending",
                     feed_current=current,
                     now=now,
                 )
@@ -268,8 +307,7 @@ class Dispatcher:
         elif decision.reason == ACCOUNT_UNKNOWN:
             state = PENDING_ACCOUNT
         elif decision.decision == "hold":
-            # A feed-stale hold has no instant: it is due at once, and released when the feed is current.
-            state, release_at = HELD, decision.next_window_start or now
+            state, release_at = HELD, _release_at(decision, now=now)
         return repo.NewDispatch(
             request_id=request.request_id,
             event_id=item.event_id,
@@ -325,100 +363,11 @@ class Dispatcher:
             log.info("account settings updated", account_id=payload.account_id, mode=payload.mode)
             self.release_wake.set()
 
-    async def apply_blocklist_events(
-        self, changes: Sequence[repo.BlocklistChange], inbox: Sequence[repo.InboxEntry]
-    ) -> int:
-        """Apply opt-outs and opt-ins from events to the local copy (the fast path); return how many changed it."""
-        now = self.clock.now()
-        async with self.sessions() as session, session.begin():
-            fresh = await repo.first_deliveries(session, consumer=BLOCKLIST_CONSUMER, entries=inbox)
-            todo = [c for c, entry in zip(changes, inbox, strict=True) if entry.event_id in fresh]
-            applied = await repo.apply_blocklist_changes(session, todo, now=now)
-        self._observe_awareness(applied, now=now)
-        return len(applied)
-
-    def _observe_awareness(self, applied: Sequence[repo.BlocklistChange], *, now: datetime) -> None:
-        for change in applied:
-            pair = (change.account_id, change.phone)
-            if change.suppressed:
-                self._suppressed_during_batch.add(pair)
-            else:
-                self._suppressed_during_batch.discard(pair)
-            if change.suppressed and change.changed_at is not None:
-                metrics.STOP_TO_AWARE.observe(max(0.0, (now - change.changed_at).total_seconds()))
-        if applied:
-            log.info(
-                "blocklist copy updated",
-                suppressed=sum(1 for c in applied if c.suppressed),
-                lifted=sum(1 for c in applied if not c.suppressed),
-            )
-
-    # -- the suppression feed ----------------------------------------------------------------
+    # -- the opt-out view ----------------------------------------------------------------------
 
     async def poll_feed_once(self) -> bool:
-        """Read one page of the feed and apply it; return True when more pages wait."""
-        started = self.clock.now()
-        async with self.sessions() as session:
-            state = await repo.load_feed_state(session)
-        try:
-            page = await self.feed.fetch(after=state.applied_sequence, limit=self.settings.suppression_feed_page)
-        except FeedUnavailable as exc:
-            await self._feed_failed(str(exc), state=state)
-            return False
-        if page.latest_sequence < state.applied_sequence:
-            # The feed went backwards (its store was reset?): what we hold can no longer be
-            # proven current, and sequences we skip could be opt-outs. Fail closed, loudly.
-            await self._feed_failed(
-                f"the suppression feed's latest sequence {page.latest_sequence} is behind the "
-                f"{state.applied_sequence} already applied here; the local copy needs an operator's resync",
-                state=state,
-            )
-            return False
-        changes = [
-            repo.BlocklistChange(c.account_id, c.phone, c.action == "suppress", c.sequence, c.at) for c in page.changes
-        ]
-        last = max([state.applied_sequence, *(c.sequence for c in page.changes)])
-        caught_up = last >= page.latest_sequence
-        now = self.clock.now()
-        async with self.sessions() as session, session.begin():
-            applied = await repo.apply_blocklist_changes(session, changes, now=now)
-            await repo.record_feed_progress(
-                session,
-                applied_sequence=last,
-                latest_sequence=page.latest_sequence,
-                caught_up_at=started if caught_up else None,
-            )
-        self._observe_awareness(applied, now=now)
-        if self._feed_failing_since is not None:
-            log.info(
-                "the suppression feed answers again; marketing held for it will be released",
-                down_seconds=round(time.monotonic() - self._feed_failing_since, 1),
-            )
-            self._feed_failing_since = None
-            self.release_wake.set()
-        metrics.FEED_LAG.set(0.0 if caught_up else (now - (state.caught_up_at or now)).total_seconds())
-        return not caught_up
-
-    async def _feed_failed(self, error: str, *, state: repo.FeedState) -> None:
-        metrics.FEED_POLL_ERRORS.inc()
-        now = self.clock.now()
-        lag = (now - state.caught_up_at).total_seconds() if state.caught_up_at else float("inf")
-        metrics.FEED_LAG.set(lag)
-        mono = time.monotonic()
-        if self._feed_failing_since is None:
-            self._feed_failing_since = mono
-        # Every poll fails while the feed is down: one line every ten seconds is enough.
-        if mono - self._feed_last_logged >= 10.0:
-            self._feed_last_logged = mono
-            log.warning(
-                "cannot read the suppression feed; marketing sends will be held once the copy is older "
-                f"than {self.settings.suppression_max_lag_seconds:g} s",
-                error=error,
-                lag_seconds=None if lag == float("inf") else round(lag, 1),
-            )
-        with contextlib.suppress(Exception):
-            async with self.sessions() as session, session.begin():
-                await repo.record_feed_error(session, error=error)
+        """Read one page of inbound's journal and of suppression's feed and apply them; True when more wait."""
+        return await self.lane.poll_once()
 
     # -- 2. holds ----------------------------------------------------------------------------
 
@@ -428,8 +377,7 @@ class Dispatcher:
         published: list[Decision] = []
         sends = False
         async with self.sessions() as session, session.begin():
-            state = await repo.load_feed_state(session)
-            current = self.feed_current(state, now=now)
+            current = self.lane.current(now)
             holds = await repo.claim_due_holds(
                 session, now=now, feed_current=current, limit=min(self.pacer.available(), self.settings.sender_batch)
             )
@@ -438,17 +386,18 @@ class Dispatcher:
             if not rows:
                 return 0
             accounts = await repo.load_accounts(session, (r.account_id for r in rows))
-            suppressed = await self._suppressed_pairs(
-                session, ((r.account_id, r.phone) for r in rows if r.kind == "marketing")
-            )
+            requests = {row.request_id: DispatchRequested.model_validate(row.request) for row in rows}
+            blocks = await self._blocks(session, self._marketing(requests.values()))
             transitions: list[repo.Transition] = []
             events = []
             for row in rows:
-                request = DispatchRequested.model_validate(row.request)
+                request = requests[row.request_id]
+                block = blocks.get((row.account_id, row.phone))
                 outcome = decide(
                     request,
                     accounts.get(row.account_id),
-                    suppressed=(row.account_id, row.phone) in suppressed,
+                    suppressed=block == "suppressed",
+                    optout_pending=block == "pending",
                     feed_current=current,
                     now=now,
                 )
@@ -492,7 +441,7 @@ class Dispatcher:
             "hold",
             decision.reason,
             scheduled_for=decision.next_window_start,
-            release_at=decision.next_window_start or now,
+            release_at=_release_at(decision, now=now),
         )
 
     # -- 3. submission -----------------------------------------------------------------------
@@ -510,73 +459,136 @@ class Dispatcher:
             self.stopping = True
 
     async def _submit_batch(self) -> int:
-        now = self.clock.now()
-        published: list[Decision] = []
-        # Opt-outs the copy learns while this batch is in flight (a batch can take seconds at the
+        # Opt-outs the view learns while this batch is in flight (a batch can take seconds at the
         # carriers' rate): each message is checked against them again right before its carrier call.
-        self._suppressed_during_batch = set()
+        with self.lane.watch() as blocked_meanwhile:
+            return await self._submit_watched(blocked_meanwhile)
+
+    async def _submit_watched(self, blocked_meanwhile: set[str]) -> int:
+        answered = _Answered()
+        try:
+            return await self._submit_claimed(blocked_meanwhile, answered)
+        except Exception as exc:
+            # The carriers answered, but the transaction that claimed the rows was lost (a dropped
+            # connection, a database restart): their answers must still be recorded, or a message
+            # handed over would be decided again (and, a STOP meanwhile, reported refused although
+            # it left before the STOP).
+            if answered.at is None or classify(exc).kind is not FailureClass.INFRASTRUCTURE:
+                raise
+            await self._record_answers(answered, error=exc)
+            return len(answered.transitions)
+
+    async def _submit_claimed(self, blocked_meanwhile: set[str], answered: _Answered) -> int:
+        now = self.clock.now()
         async with self.sessions() as session, session.begin():
             rows = await repo.claim_due_sends(session, now=now, limit=self.claim_size)
             if not rows:
                 return 0
-            state = await repo.load_feed_state(session)
-            current = self.feed_current(state, now=now)
-            marketing = [r for r in rows if r.kind == "marketing"]
-            suppressed = await self._suppressed_pairs(session, ((r.account_id, r.phone) for r in marketing))
-            late = [r for r in marketing if r.send_by is not None and now >= r.send_by]
+            current = self.lane.current(now)
+            requests = {row.request_id: DispatchRequested.model_validate(row.request) for row in rows}
+            blocks = await self._blocks(session, self._marketing(requests.values()))
+            late = [r for r in rows if r.kind == "marketing" and r.send_by is not None and now >= r.send_by]
             accounts = await repo.load_accounts(session, (r.account_id for r in late)) if late else {}
-            transitions: list[repo.Transition] = []
-            events: list[tuple[Payload, str | None]] = []
             ready: list[tuple[repo.StoredDispatch, DispatchRequested]] = []
             for row in rows:
-                request = DispatchRequested.model_validate(row.request)
+                request = requests[row.request_id]
                 correction = self._last_check(
                     row,
                     request,
-                    suppressed=(row.account_id, row.phone) in suppressed,
+                    block=blocks.get((row.account_id, row.phone)),
                     current=current,
                     account=accounts.get(row.account_id),
                     now=now,
                 )
                 if correction is None:
                     ready.append((row, request))
-                    continue
-                transitions.append(self._transition(row, correction, now=now))
-                events.append(self._decided_event(request, correction.decision, at=now))
-                published.append(correction.decision)
-            results = await self._submit_all(ready)
-            answered_at = self.clock.now()
+                else:
+                    answered.record(*self._correction(row, request, correction, at=now))
+            results = await self._submit_all(ready, blocked_meanwhile=blocked_meanwhile)
+            # From here on nothing reads the database before the answers are kept in `answered`.
+            answered.at = self.clock.now()
             for (row, request), result in zip(ready, results, strict=True):
-                if isinstance(result, SuppressedMeanwhile):
+                if isinstance(result, ViewStaleMeanwhile):
                     log.info(
-                        "an opt-out arrived while the message waited for its carrier call; it is not submitted",
+                        "the opt-out view stopped being current while the message waited for its carrier call; "
+                        "it is held",
+                        request_id=row.request_id,
+                    )
+                    stale = Outcome(Decision.hold(SUPPRESSION_FEED_STALE))
+                    answered.record(*self._correction(row, request, stale, at=answered.at))
+                elif isinstance(result, SuppressedMeanwhile):
+                    # Not submitted: the next batch's last check decides it against the view as it is then.
+                    log.info(
+                        "an opt-out of this number arrived while the message waited for its carrier call; "
+                        "it is not submitted and is checked again",
                         request_id=row.request_id,
                         account_id=row.account_id,
                     )
-                    correction = Outcome(Decision.refuse(SUPPRESSED))
-                    transitions.append(self._transition(row, correction, now=answered_at))
-                    events.append(self._decided_event(request, correction.decision, at=answered_at))
-                    published.append(correction.decision)
-                    continue
-                transition, event, decision = self._record_result(row, request, result, at=answered_at)
-                transitions.append(transition)
-                if event is not None:
-                    events.append(event)
-                if decision is not None:
-                    published.append(decision)
-            await repo.apply_transitions(session, transitions, now=answered_at)
-            await self._publish(session, events, at=answered_at)
-        self._after_commit(published, sends=False)
-        if events:
+                    answered.transitions.append(self._send_again(row, at=answered.at))
+                else:
+                    answered.record(*self._record_result(row, request, result, at=answered.at))
+            await repo.apply_transitions(session, answered.transitions, now=answered.at)
+            await self._publish(session, answered.events, at=answered.at)
+        self._after_commit(answered.published, sends=False)
+        if answered.events:
             self._wake_relay()
         return len(rows)
+
+    async def _record_answers(self, answered: _Answered, *, error: BaseException) -> None:
+        """Record carrier answers whose claim was lost, in transactions of their own, until the database takes them."""
+        assert answered.at is not None
+        log.warning(
+            "the carriers answered but the batch's transaction was lost; recording their answers again",
+            messages=len(answered.transitions),
+            error=classify(error).describe(),
+        )
+        pause = 0.2
+        while True:
+            try:
+                async with self.sessions() as session, session.begin():
+                    # Only rows still waiting: the lost transaction may have committed after all.
+                    moved = await repo.apply_transitions(
+                        session, answered.transitions, now=answered.at, only_from=SENDING
+                    )
+                    events = [e for e in answered.events if getattr(e[0], "request_id", None) in moved]
+                    await self._publish(session, events, at=answered.at)
+                break
+            except Exception as exc:
+                if classify(exc).kind is not FailureClass.INFRASTRUCTURE:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        self._after_commit(answered.published, sends=False)
+        self._wake_relay()
+
+    def _correction(
+        self, row: repo.StoredDispatch, request: DispatchRequested, outcome: Outcome, *, at: datetime
+    ) -> tuple[repo.Transition, tuple[Payload, str | None], Decision]:
+        """Return the new state, event and decision of a message that is not submitted after all."""
+        return (
+            self._transition(row, outcome, now=at),
+            self._decided_event(request, outcome.decision, at=at),
+            outcome.decision,
+        )
+
+    @staticmethod
+    def _send_again(row: repo.StoredDispatch, *, at: datetime) -> repo.Transition:
+        return repo.Transition(
+            row.request_id,
+            SENDING,
+            "send",
+            row.reason,
+            send_by=row.send_by,
+            next_attempt_at=at,
+            attempts=row.attempts,
+        )
 
     def _last_check(
         self,
         row: repo.StoredDispatch,
         request: DispatchRequested,
         *,
-        suppressed: bool,
+        block: Block | None,
         current: bool,
         account: AccountView | None,
         now: datetime,
@@ -584,14 +596,15 @@ class Dispatcher:
         """Return the corrected outcome of a decided send that may no longer go, or None if it may."""
         if row.kind != "marketing":
             return None
-        if suppressed:
-            # The send was published already; this final refuse corrects it (see the module docstring).
+        if block is not None:
+            # The send was published already; this final refuse (or hold) corrects it (see the module docstring).
             log.info(
                 "an opt-out arrived after the send decision; the message is not submitted",
                 request_id=row.request_id,
                 account_id=row.account_id,
+                block=block,
             )
-            return Outcome(Decision.refuse(SUPPRESSED))
+            return Outcome(Decision.refuse(SUPPRESSED) if block == "suppressed" else Decision.hold(OPTOUT_PENDING))
         if not current:
             return Outcome(Decision.hold(SUPPRESSION_FEED_STALE))
         if row.send_by is not None and now >= row.send_by:
@@ -602,7 +615,7 @@ class Dispatcher:
         return None
 
     async def _submit_all(
-        self, ready: Sequence[tuple[repo.StoredDispatch, DispatchRequested]]
+        self, ready: Sequence[tuple[repo.StoredDispatch, DispatchRequested]], *, blocked_meanwhile: set[str]
     ) -> list[SubmitResult | BaseException]:
         semaphore = asyncio.Semaphore(self.settings.sender_concurrency)
 
@@ -616,8 +629,11 @@ class Dispatcher:
                 kind=request.kind,
             )
             async with semaphore:
-                if row.kind == "marketing" and (row.account_id, row.phone) in self._suppressed_during_batch:
-                    raise SuppressedMeanwhile(row.request_id)
+                if row.kind == "marketing":
+                    if row.phone in blocked_meanwhile:
+                        raise SuppressedMeanwhile(row.request_id)
+                    if not self.lane.current(self.clock.now()):
+                        raise ViewStaleMeanwhile(row.request_id)
                 return await self.carriers.submit(sms)
 
         return list(await asyncio.gather(*(one(row, request) for row, request in ready), return_exceptions=True))
@@ -725,14 +741,15 @@ class Dispatcher:
         now = self.clock.now()
         account: AccountView | None = None
         suppressed: bool | None = None
+        pending = False
         current = False
         if account_id is not None:
+            current = self.lane.current(now)
             async with self.sessions() as session:
                 account = (await repo.load_accounts(session, [account_id])).get(account_id)
-                state = await repo.load_feed_state(session)
-                current = self.feed_current(state, now=now)
                 if kind == "marketing":
-                    suppressed = (account_id, phone) in await self._suppressed_pairs(session, [(account_id, phone)])
+                    block = (await self._blocks(session, [(account_id, phone, sender)])).get((account_id, phone))
+                    suppressed, pending = block == "suppressed", block == "pending"
         policy = PolicyInput.probe(
             phone=phone,
             kind=kind,  # type: ignore[arg-type]
@@ -746,20 +763,11 @@ class Dispatcher:
             window_end=account.window_end if account else None,
             suppressed=suppressed,
             suppression_current=current,
+            optout_pending=pending,
         )
         return evaluate(policy, now=at)
 
     # -- loops -------------------------------------------------------------------------------
-
-    async def feed_loop(self) -> None:
-        """Follow the suppression feed forever."""
-        await _forever(
-            "suppression feed",
-            self.poll_feed_once,
-            idle=self.settings.suppression_poll_seconds,
-            wake=None,
-            busy=lambda more: bool(more),
-        )
 
     async def release_loop(self) -> None:
         """Release due holds forever, paced."""
@@ -788,8 +796,10 @@ class Dispatcher:
             try:
                 async with self.sessions() as session:
                     metrics.HELD_BACKLOG.set(await repo.held_backlog(session))
+                await self.lane.refresh_gauges()
                 if cycles % 60 == 0:
                     await self.forget_finished()
+                    await self.lane.forget_resolved()
             except Exception as exc:
                 log.warning("dispatcher housekeeping failed; will try again", error=repr(exc))
             cycles += 1

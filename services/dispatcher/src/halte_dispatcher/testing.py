@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +37,7 @@ from halte_shared.events import (
     encode,
     envelope_for,
 )
+from halte_shared.signing import webhook_signature
 from halte_shared.testing import Isolation
 
 ACCOUNT = "acct-dupont"
@@ -104,11 +108,74 @@ async def wait_until(
 
 
 @dataclass
-class Suppression:
-    """The real suppression service, served for the test."""
+class Inbound:
+    """The real inbound service, served for the test: a carrier posts replies to it."""
 
     url: str
     admin_token: str
+    secret: str
+
+    async def reply(self, number: str, text: str = "STOP", *, to: str = SHORT_CODE) -> dict[str, Any]:
+        """Post a signed reply as the carrier simulator does; return inbound's acknowledgement."""
+        body = json.dumps(
+            {
+                "message_id": f"mo-{uuid.uuid4().hex}",
+                "from": number,
+                "to": to,
+                "text": text,
+                "received_at": datetime.now(UTC).isoformat(),
+            }
+        ).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Halte-Timestamp": timestamp,
+            "X-Halte-Signature": webhook_signature(self.secret, timestamp, body),
+        }
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            response = await client.post("/v1/carriers/sim/mo", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+@dataclass
+class Suppression:
+    """The real suppression service, served for the test (its runtime, to call its handlers as its consumer does)."""
+
+    url: str
+    admin_token: str
+    runtime: Any = None
+
+    async def record_stop(self, *, request_id: str, number: str, short_code: str = SHORT_CODE) -> None:
+        """Record a STOP as suppression's consumer does when its optout.requested arrives."""
+        from halte_suppression.domain.commands import RecordOptout
+
+        await self.runtime.handlers.record_optout(
+            RecordOptout(
+                request_id=request_id,
+                channel="sms",
+                phone=number,
+                received_at=datetime.now(UTC),
+                source_event_id=f"evt-{request_id}",
+                short_code=short_code,
+                raw_text="STOP",
+                carrier="sim",
+            )
+        )
+
+    async def learn_account(self, account_id: str, *short_codes: str) -> None:
+        """Tell suppression an account's short codes, as account.changed does."""
+        from halte_suppression.domain.commands import LearnAccount
+
+        await self.runtime.handlers.learn_account(
+            LearnAccount(
+                account_id=account_id,
+                short_codes=short_codes,
+                allow_resubscribe=False,
+                active=True,
+                changed_at=datetime.now(UTC),
+            )
+        )
 
     async def stop(self, *, account_id: str, number: str) -> dict[str, Any]:
         """Record an opt-out through the suppression service's operator API."""
@@ -118,11 +185,14 @@ class Suppression:
             return dict(response.json())
 
 
-def dispatcher_settings(iso: Isolation, *, sim: RunningSimulator, suppression_url: str, **overrides: Any) -> Settings:
+def dispatcher_settings(
+    iso: Isolation, *, sim: RunningSimulator, suppression_url: str, inbound_url: str, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "HALTE_CARRIER_SIM_URL": sim.url,
         "HALTE_CARRIERS": '{"sim": {"kind": "sim", "rate_per_second": 2000}}',
         "HALTE_SUPPRESSION_URL": suppression_url,
+        "HALTE_INBOUND_URL": inbound_url,
         "HALTE_SUPPRESSION_POLL_SECONDS": 0.05,
         "HALTE_DISPATCH_SENDER_POLL_SECONDS": 0.05,
         "HALTE_DISPATCH_RELEASE_POLL_SECONDS": 0.05,

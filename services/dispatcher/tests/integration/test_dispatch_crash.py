@@ -21,7 +21,16 @@ import pytest
 from sqlalchemy import text
 
 from halte_dispatcher.config import Settings
-from halte_dispatcher.testing import ACCOUNT, Suppression, account_changed, phone, produce, read_events, request
+from halte_dispatcher.testing import (
+    ACCOUNT,
+    Inbound,
+    Suppression,
+    account_changed,
+    phone,
+    produce,
+    read_events,
+    request,
+)
 from halte_shared.carriers.testing import RunningSimulator
 from halte_shared.db import make_engine
 from halte_shared.infra import free_port
@@ -80,7 +89,7 @@ class DispatcherProcess:
 
 
 async def test_killing_the_dispatcher_mid_campaign_gives_one_decision_and_one_sms_per_recipient(
-    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, tmp_path: Path
+    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, inbound: Inbound, tmp_path: Path
 ) -> None:
     await migrate(isolation, "halte_dispatcher", "dispatcher")
     env = {
@@ -97,6 +106,7 @@ async def test_killing_the_dispatcher_mid_campaign_gives_one_decision_and_one_sm
         "HALTE_CARRIERS": '{"sim": {"kind": "sim", "rate_per_second": 200}}',
         "HALTE_DISPATCH_SENDER_BATCH": "100",
         "HALTE_SUPPRESSION_URL": suppression.url,
+        "HALTE_INBOUND_URL": inbound.url,
         "HALTE_SHUTDOWN_GRACE_SECONDS": "2",
         "PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",

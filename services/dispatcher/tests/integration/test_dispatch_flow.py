@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
 
 from halte_dispatcher.bootstrap import DispatcherRuntime
 from halte_dispatcher.config import Settings
 from halte_dispatcher.testing import (
     ACCOUNT,
     TUESDAY_10,
+    Inbound,
     Suppression,
     account_changed,
     build,
@@ -63,10 +63,14 @@ async def final_states(runtime: DispatcherRuntime, expected: int) -> dict[str, t
 
 @pytest.fixture
 async def flow(
-    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, clock: AdjustableClock
+    isolation: Isolation,
+    simulator: RunningSimulator,
+    suppression: Suppression,
+    inbound: Inbound,
+    clock: AdjustableClock,
 ) -> AsyncIterator[tuple[Settings, DispatcherRuntime]]:
     await migrate(isolation, "halte_dispatcher", "dispatcher")
-    settings = dispatcher_settings(isolation, sim=simulator, suppression_url=suppression.url)
+    settings = dispatcher_settings(isolation, sim=simulator, suppression_url=suppression.url, inbound_url=inbound.url)
     await produce(settings, [(account_changed(), ACCOUNT)])
     runtime = await started(settings, clock)
     yield settings, runtime
@@ -137,6 +141,7 @@ async def test_with_the_feed_stopped_marketing_holds_and_informative_goes_on(
     isolation: Isolation,
     simulator: RunningSimulator,
     suppression_server,  # type: ignore[no-untyped-def]
+    inbound: Inbound,
     clock: AdjustableClock,
 ) -> None:
     await migrate(isolation, "halte_dispatcher", "dispatcher")
@@ -145,6 +150,7 @@ async def test_with_the_feed_stopped_marketing_holds_and_informative_goes_on(
         isolation,
         sim=simulator,
         suppression_url=f"http://127.0.0.1:{port}",
+        inbound_url=inbound.url,
         HALTE_SUPPRESSION_MAX_LAG_SECONDS=0.5,
     )
     await produce(settings, [(account_changed(), ACCOUNT)])
@@ -182,9 +188,7 @@ async def test_with_the_feed_stopped_marketing_holds_and_informative_goes_on(
 
 
 async def _current(runtime: DispatcherRuntime) -> bool:
-    async with runtime.sessions() as session:
-        state = (await session.execute(text("SELECT caught_up_at FROM feed_state"))).one()
-    return state.caught_up_at is not None and runtime.clock.now() - state.caught_up_at < timedelta(seconds=0.5)
+    return runtime.dispatcher.lane.current(runtime.clock.now())
 
 
 async def _stale(runtime: DispatcherRuntime) -> bool:

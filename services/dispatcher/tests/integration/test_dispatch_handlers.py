@@ -6,21 +6,24 @@ submit) itself, so every interleaving it checks is exact, not a matter of timing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
 from halte_dispatcher.adapters.repository import InboxEntry
 from halte_dispatcher.bootstrap import DispatcherRuntime
-from halte_dispatcher.entrypoints.consumers import handle_blocklist
 from halte_dispatcher.handlers import Incoming
 from halte_dispatcher.pacing import ReleasePacer
 from halte_dispatcher.testing import (
     ACCOUNT,
+    SHORT_CODE,
     TUESDAY_10,
+    Inbound,
     Suppression,
     account_changed,
     build,
@@ -31,11 +34,12 @@ from halte_dispatcher.testing import (
     rows,
     states,
 )
-from halte_shared.bus import Delivery
 from halte_shared.carriers.testing import RunningSimulator
 from halte_shared.clock import AdjustableClock
-from halte_shared.events import OptinRecorded, OptoutRecorded, envelope_for
+from halte_shared.db import libpq_url
+from halte_shared.infra import free_port
 from halte_shared.testing import Isolation, migrate
+from halte_suppression.domain.commands import MarketingSend
 
 pytestmark = pytest.mark.integration
 PARIS = ZoneInfo("Europe/Paris")
@@ -50,7 +54,11 @@ async def clock() -> AdjustableClock:
 
 @pytest.fixture
 async def runtime(
-    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, clock: AdjustableClock
+    isolation: Isolation,
+    simulator: RunningSimulator,
+    suppression: Suppression,
+    inbound: Inbound,
+    clock: AdjustableClock,
 ) -> AsyncIterator[DispatcherRuntime]:
     await migrate(isolation, "halte_dispatcher", "dispatcher")
     # One attempt per submission: a test of temporary failures must not wait for the router's backoff.
@@ -59,6 +67,7 @@ async def runtime(
         isolation,
         sim=simulator,
         suppression_url=suppression.url,
+        inbound_url=inbound.url,
         HALTE_CARRIER_MAX_ATTEMPTS=1,
         HALTE_SUPPRESSION_MAX_LAG_SECONDS=60,
     )
@@ -308,36 +317,120 @@ async def test_carrier_refusals_and_temporary_failures(
     assert (await states(runtime))[retried.request_id] == ("submitted", "send", "ok")
 
 
-def _envelope(payload, n: int):  # type: ignore[no-untyped-def]
-    envelope = envelope_for(payload, producer="suppression", occurred_at=TUESDAY_10, event_id=f"evt-{n}")
-    return envelope, payload, Delivery(topic=payload.TYPE, partition=0, offset=n, key=payload.phone)
-
-
-async def test_the_event_fast_path_applies_opt_outs_and_opt_ins_in_sequence_order(runtime: DispatcherRuntime) -> None:
+async def test_a_stop_acknowledged_by_inbound_blocks_marketing_before_suppression_records_it(
+    runtime: DispatcherRuntime, inbound: Inbound, suppression: Suppression, clock: AdjustableClock
+) -> None:
     dispatcher = runtime.dispatcher
     await dispatcher.poll_feed_once()
     number = phone(5)
-    common = {"account_id": ACCOUNT, "phone": number, "source_event_id": "src", "received_at": TUESDAY_10}
-    optout = OptoutRecorded(
-        optout_id="o-3", channel="sms", recorded_at=TUESDAY_10, confirmation_due=True, sequence=3, **common
-    )
-    stale_optin = OptinRecorded(
-        optin_id="i-2", channel="sms", proof="START", recorded_at=TUESDAY_10, sequence=2, **common
-    )
-    optin = OptinRecorded(optin_id="i-4", channel="sms", proof="START", recorded_at=TUESDAY_10, sequence=4, **common)
     aware_before = REGISTRY.get_sample_value("halte_stop_to_dispatcher_aware_seconds_count") or 0.0
+    acknowledged = await inbound.reply(number, "Stop SMS")
+    await dispatcher.poll_feed_once()
+    assert REGISTRY.get_sample_value("halte_stop_to_dispatcher_aware_seconds_count") == aware_before + 1
 
-    await handle_blocklist(dispatcher, [_envelope(optout, 1)])
-    await handle_blocklist(dispatcher, [_envelope(stale_optin, 2)])  # older than the opt-out: ignored
+    # Suppression has not heard of the STOP (its event is still on its way): the dispatcher refuses already.
+    first, informative = request(number, campaign_id="camp-a"), request(number, campaign_id=None, kind="informative")
+    await dispatcher.decide_requests(incoming([first, informative]))
+    found = await states(runtime)
+    assert found[first.request_id] == ("refused", "refuse", "suppressed")
+    assert found[informative.request_id] == ("sending", "send", "ok"), "the confirmation must still reach the number"
+    probe = await dispatcher.probe(
+        phone=number, kind="marketing", at=clock.now(), postal_code=None, sender=SHORT_CODE, account_id=ACCOUNT
+    )
+    assert (probe.decision, probe.reason) == ("refuse", "suppressed")
+    [pending] = await rows(
+        runtime, "SELECT request_id, source, resolved_at FROM pending_optouts WHERE phone = :p", p=number
+    )
+    assert (pending.request_id, pending.source, pending.resolved_at) == (acknowledged["id"], "inbound", None)
+
+    # Suppression records it as its consumer does: the request is resolved, the blocklist holds the number.
+    await suppression.learn_account(ACCOUNT, SHORT_CODE)
+    await suppression.record_stop(request_id=acknowledged["id"], number=number)
+    await dispatcher.poll_feed_once()
+    [pending] = await rows(runtime, "SELECT resolved_at FROM pending_optouts WHERE phone = :p", p=number)
+    assert pending.resolved_at is not None
+    assert await rows(
+        runtime, "SELECT 1 FROM blocklist WHERE phone = :p AND account_id = :a AND suppressed", p=number, a=ACCOUNT
+    )
+    second = request(number, campaign_id="camp-b")
+    await dispatcher.decide_requests(incoming([second]))
+    assert (await states(runtime))[second.request_id] == ("refused", "refuse", "suppressed")
+
+
+async def test_a_stop_on_a_shared_short_code_holds_until_suppression_attributes_it(
+    runtime: DispatcherRuntime, inbound: Inbound, suppression: Suppression, clock: AdjustableClock
+) -> None:
+    dispatcher = runtime.dispatcher
+    neighbour = "acct-voisin"
+    await dispatcher.record_account(
+        account_changed(neighbour, name="Voisin"), inbox=InboxEntry("voisin-event", "account.changed", 0, 1)
+    )
+    await dispatcher.poll_feed_once()
+    number = phone(6)
+    acknowledged = await inbound.reply(number)
+    await dispatcher.poll_feed_once()
+    ours = request(number, campaign_id="c-ours")
+    theirs = request(number, campaign_id="c-theirs", account_id=neighbour, text="Voisin: -10% mardi. STOP au 36111")
+    await dispatcher.decide_requests(incoming([ours, theirs]))
+    assert {s for s in (await states(runtime)).values()} == {("held", "hold", "optout_pending")}
+
+    # Suppression attributes the STOP to the account that sent the number marketing lately (ours).
+    await suppression.learn_account(ACCOUNT, SHORT_CODE)
+    await suppression.learn_account(neighbour, SHORT_CODE)
+    await suppression.runtime.handlers.remember_marketing_sends(
+        [MarketingSend(account_id=ACCOUNT, phone=number, short_code=SHORT_CODE, sent_at=datetime.now(UTC))]
+    )
+    await suppression.record_stop(request_id=acknowledged["id"], number=number)
+    await dispatcher.poll_feed_once()
+    clock.shift(timedelta(seconds=2))
+    await dispatcher.poll_feed_once()
+    assert await dispatcher.release_due() == 2
+    found = await states(runtime)
+    assert found[ours.request_id] == ("refused", "refuse", "suppressed")
+    assert found[theirs.request_id] == ("sending", "send", "ok"), "the neighbour's customer said STOP to us, not them"
+
+
+async def test_an_optout_suppression_cannot_attribute_yet_keeps_the_number_blocked(
+    runtime: DispatcherRuntime, suppression: Suppression
+) -> None:
+    # Suppression has not learned the account on 36111 yet: the STOP stays pending in its feed.
+    dispatcher = runtime.dispatcher
+    number = phone(7)
+    await suppression.record_stop(request_id="late-account-stop", number=number)
+    await dispatcher.poll_feed_once()
     first = request(number, campaign_id="camp-a")
     await dispatcher.decide_requests(incoming([first]))
     assert (await states(runtime))[first.request_id] == ("refused", "refuse", "suppressed")
-    assert REGISTRY.get_sample_value("halte_stop_to_dispatcher_aware_seconds_count") == aware_before + 1
 
-    await handle_blocklist(dispatcher, [_envelope(optin, 3), _envelope(optout, 1)])  # the opt-out is a redelivery
-    second = request(number, campaign_id="camp-b")
-    await dispatcher.decide_requests(incoming([second]))
-    assert (await states(runtime))[second.request_id] == ("sending", "send", "ok")
+    await suppression.learn_account(ACCOUNT, SHORT_CODE)
+    await dispatcher.poll_feed_once()
+    [pending] = await rows(runtime, "SELECT source, resolved_at FROM pending_optouts WHERE phone = :p", p=number)
+    assert pending.source == "suppression" and pending.resolved_at is not None
+    assert await rows(runtime, "SELECT 1 FROM blocklist WHERE phone = :p AND suppressed", p=number)
+
+
+async def test_with_inbound_unreachable_marketing_holds_and_informative_goes(
+    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, clock: AdjustableClock
+) -> None:
+    await migrate(isolation, "halte_dispatcher", "dispatcher")
+    settings = dispatcher_settings(
+        isolation, sim=simulator, suppression_url=suppression.url, inbound_url=f"http://127.0.0.1:{free_port()}"
+    )
+    runtime = build(settings, clock=clock)
+    try:
+        await runtime.dispatcher.record_account(account_changed(), inbox=InboxEntry("acct-1", "account.changed", 0, 0))
+        await runtime.dispatcher.poll_feed_once()
+        marketing, otp = request(phone(1)), request(phone(2), campaign_id=None, kind="informative")
+        await runtime.dispatcher.decide_requests(incoming([marketing, otp]))
+        assert await states(runtime) == {
+            marketing.request_id: ("held", "hold", "suppression_feed_stale"),
+            otp.request_id: ("sending", "send", "ok"),
+        }
+        view = runtime.dispatcher.lane.describe(clock.now())
+        assert view["journal"].startswith("stale: marketing is held") and "unreachable" in view["journal"]
+        assert view["feed"].startswith("current")
+    finally:
+        await runtime.stop()
 
 
 async def test_the_test_fault_makes_the_dispatcher_ignore_the_blocklist(
@@ -353,3 +446,32 @@ async def test_the_test_fault_makes_the_dispatcher_ignore_the_blocklist(
         assert (await states(broken))[f"camp-1:{phone(9)}"] == ("sending", "send", "ok")
     finally:
         await broken.stop()
+
+
+async def test_carrier_answers_are_recorded_when_the_batchs_transaction_is_lost(
+    runtime: DispatcherRuntime, simulator: RunningSimulator
+) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    batch = [request(phone(n), campaign_id="camp-lost") for n in range(5)]
+    await dispatcher.decide_requests(incoming(batch))
+    await simulator.control(latency_ms=1500)
+    submitting = asyncio.create_task(dispatcher.submit_due())
+    await asyncio.sleep(0.5)
+    # The carrier holds the batch; meanwhile the database drops the connection that claimed it.
+    admin = await asyncpg.connect(libpq_url(runtime.settings.database_url))
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            runtime.settings.service_name,
+        )
+    finally:
+        await admin.close()
+    assert killed >= 1
+    assert await asyncio.wait_for(submitting, timeout=30) == 5
+    await simulator.control(reset=True)
+    assert set((await states(runtime)).values()) == {("submitted", "send", "ok")}, "handed over: recorded as sent"
+    assert (await simulator.messages())["count"] == 5
+    outbound = await outbox_events(runtime, "sms.outbound")
+    assert sorted(o.phone for o in outbound) == sorted(r.phone for r in batch)
+    assert await dispatcher.submit_due() == 0, "nothing is handed over twice"

@@ -25,6 +25,7 @@ from halte_dispatcher.entrypoints.http import create_app
 from halte_dispatcher.testing import (
     ACCOUNT,
     TUESDAY_10,
+    Inbound,
     Suppression,
     account_changed,
     build,
@@ -59,10 +60,10 @@ def campaign_api_stand_in(calls: list[str]) -> FastAPI:
 
 @pytest.fixture
 async def api(
-    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression
+    isolation: Isolation, simulator: RunningSimulator, suppression: Suppression, inbound: Inbound
 ) -> AsyncIterator[tuple[httpx.AsyncClient, DispatcherRuntime, list[str]]]:
     await migrate(isolation, "halte_dispatcher", "dispatcher")
-    settings = dispatcher_settings(isolation, sim=simulator, suppression_url=suppression.url)
+    settings = dispatcher_settings(isolation, sim=simulator, suppression_url=suppression.url, inbound_url=inbound.url)
     calls: list[str] = []
     keys = AccountKeyVerifier(
         campaign_api_url="http://campaign-api.test", transport=httpx.ASGITransport(app=campaign_api_stand_in(calls))

@@ -88,9 +88,9 @@ async def test_messages_reach_the_phone_through_kannel_and_reports_come_back_thr
         isolation,
         sim=simulator,
         suppression_url=suppression.url,
+        inbound_url=inbound,
         HALTE_CARRIERS=json.dumps(carriers),
         HALTE_DEFAULT_CARRIER="kannel",
-        HALTE_INBOUND_URL=inbound,
     )
     clock = AdjustableClock()
     clock.set(TUESDAY_10)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from halte_dispatcher.adapters.tables import HELD, PENDING_ACCOUNT, REFUSED, SENDING, SUBMITTED
 from halte_dispatcher.domain.decision import SUPPRESSION_FEED_STALE
 from halte_dispatcher.domain.dispatch import AccountView
+from halte_dispatcher.domain.suppression import Block, PendingOptout, blocks_by_pair
 from halte_shared.inbox import InboxEntry, first_deliveries
 from halte_shared.outbox import add_many_to_outbox
 
@@ -77,26 +78,6 @@ async def load_accounts(session: AsyncSession, account_ids: Iterable[str]) -> di
 
 
 # -- the local blocklist and its feed ---------------------------------------------------------
-
-
-async def suppressed_pairs(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Return the (account, number) pairs the local blocklist suppresses."""
-    unique = sorted(set(pairs))
-    if not unique:
-        return set()
-    rows = await session.execute(
-        text(
-            """
-            SELECT b.account_id, b.phone
-            FROM blocklist b
-            JOIN unnest(CAST(:accounts AS text[]), CAST(:phones AS text[])) AS u(account_id, phone)
-              ON b.account_id = u.account_id AND b.phone = u.phone
-            WHERE b.suppressed
-            """
-        ),
-        {"accounts": [a for a, _ in unique], "phones": [p for _, p in unique]},
-    )
-    return {(row.account_id, row.phone) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +140,212 @@ class FeedState:
     applied_sequence: int
     caught_up_at: datetime | None
     latest_sequence: int
+    journal_sequence: int = 0
+    journal_caught_up_at: datetime | None = None
 
 
 async def load_feed_state(session: AsyncSession) -> FeedState:
-    """Return how far the local copy has followed the feed."""
+    """Return how far the local copy has followed suppression's feed and inbound's journal."""
     row = (
         await session.execute(
-            text("SELECT applied_sequence, caught_up_at, latest_sequence FROM feed_state WHERE id = 1")
+            text(
+                "SELECT applied_sequence, caught_up_at, latest_sequence, journal_sequence, journal_caught_up_at "
+                "FROM feed_state WHERE id = 1"
+            )
         )
     ).one()
-    return FeedState(row.applied_sequence, row.caught_up_at, row.latest_sequence)
+    return FeedState(
+        row.applied_sequence, row.caught_up_at, row.latest_sequence, row.journal_sequence, row.journal_caught_up_at
+    )
+
+
+async def record_journal_progress(
+    session: AsyncSession, *, applied_sequence: int, caught_up_at: datetime | None
+) -> None:
+    """Record how far inbound's journal was applied and, when read to its end, when that was proven."""
+    await session.execute(
+        text(
+            """
+            UPDATE feed_state SET
+                journal_sequence = GREATEST(journal_sequence, :applied),
+                journal_caught_up_at = CASE WHEN CAST(:caught_up_at AS timestamptz) IS NULL THEN journal_caught_up_at
+                    ELSE GREATEST(journal_caught_up_at, CAST(:caught_up_at AS timestamptz)) END,
+                journal_error = NULL
+            WHERE id = 1
+            """
+        ),
+        {"applied": applied_sequence, "caught_up_at": caught_up_at},
+    )
+
+
+async def record_journal_error(session: AsyncSession, *, error: str) -> None:
+    """Remember why the last read of the journal failed (shown by readiness and logs)."""
+    await session.execute(text("UPDATE feed_state SET journal_error = :error WHERE id = 1"), {"error": error[:1000]})
+
+
+# -- pending opt-outs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """An opt-out request to block its number until suppression resolves it."""
+
+    request_id: str
+    phone: str
+    short_code: str | None
+    account_id: str | None
+    channel: str | None
+    source: str
+    received_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+_UPSERT_PENDING = text(
+    """
+    INSERT INTO pending_optouts (request_id, phone, short_code, account_id, channel, source,
+                                 received_at, acknowledged_at, applied_at)
+    SELECT u.request_id, u.phone, u.short_code, u.account_id, u.channel, u.source,
+           u.received_at, u.acknowledged_at, :now
+    FROM unnest(CAST(:ids AS text[]), CAST(:phones AS text[]), CAST(:codes AS text[]), CAST(:accounts AS text[]),
+                CAST(:channels AS text[]), CAST(:sources AS text[]), CAST(:received AS timestamptz[]),
+                CAST(:acknowledged AS timestamptz[]))
+         AS u(request_id, phone, short_code, account_id, channel, source, received_at, acknowledged_at)
+    ON CONFLICT (request_id) DO UPDATE SET
+        phone = excluded.phone, short_code = excluded.short_code, account_id = excluded.account_id,
+        channel = excluded.channel, source = COALESCE(pending_optouts.source, excluded.source),
+        received_at = COALESCE(pending_optouts.received_at, excluded.received_at),
+        acknowledged_at = COALESCE(pending_optouts.acknowledged_at, excluded.acknowledged_at),
+        applied_at = COALESCE(pending_optouts.applied_at, excluded.applied_at)
+    WHERE pending_optouts.phone IS NULL
+    RETURNING request_id, resolved_at IS NULL AS unresolved, applied_at
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPending:
+    """A request this statement stored: whether it still blocks, and since when the view knew of it."""
+
+    unresolved: bool
+    applied_at: datetime
+
+
+async def upsert_pending(
+    session: AsyncSession, records: Sequence[PendingRecord], *, now: datetime
+) -> dict[str, StoredPending]:
+    """Store requests not seen before (a request already known keeps what it had); return those stored."""
+    unique = list({r.request_id: r for r in records}.values())
+    if not unique:
+        return {}
+    rows = await session.execute(
+        _UPSERT_PENDING,
+        {
+            "ids": [r.request_id for r in unique],
+            "phones": [r.phone for r in unique],
+            "codes": [r.short_code for r in unique],
+            "accounts": [r.account_id for r in unique],
+            "channels": [r.channel for r in unique],
+            "sources": [r.source for r in unique],
+            "received": [r.received_at for r in unique],
+            "acknowledged": [r.acknowledged_at for r in unique],
+            "now": now,
+        },
+    )
+    return {row.request_id: StoredPending(bool(row.unresolved), row.applied_at) for row in rows}
+
+
+_RESOLVE_PENDING = text(
+    """
+    INSERT INTO pending_optouts (request_id, resolved_at, applied_at)
+    SELECT u.request_id, :now, :now FROM unnest(CAST(:ids AS text[])) AS u(request_id)
+    ON CONFLICT (request_id) DO UPDATE SET resolved_at = excluded.resolved_at
+    WHERE pending_optouts.resolved_at IS NULL
+    RETURNING request_id, phone
+    """
+)
+
+
+async def resolve_pending(
+    session: AsyncSession, request_ids: Sequence[str], *, now: datetime
+) -> list[tuple[str, str | None]]:
+    """Mark requests resolved (remembering ones not seen yet); return (id, phone) of those resolved now."""
+    if not request_ids:
+        return []
+    rows = await session.execute(_RESOLVE_PENDING, {"ids": sorted(set(request_ids)), "now": now})
+    return [(row.request_id, row.phone) for row in rows]
+
+
+_VIEW_OF = text(
+    """
+    WITH asked AS (
+        SELECT * FROM unnest(CAST(:accounts AS text[]), CAST(:phones AS text[])) AS u(account_id, phone)
+    )
+    SELECT b.account_id, b.phone, NULL AS request_id, NULL AS short_code, NULL AS named_account, 0 AS sharers
+    FROM asked a JOIN blocklist b ON b.account_id = a.account_id AND b.phone = a.phone AND b.suppressed
+    UNION ALL
+    SELECT NULL, p.phone, p.request_id, p.short_code, p.account_id,
+           (SELECT count(*) FROM accounts x WHERE x.active AND p.short_code = ANY(x.short_codes))
+    FROM pending_optouts p
+    WHERE p.resolved_at IS NULL AND p.phone IN (SELECT phone FROM asked)
+    """
+)
+
+
+async def blocks(
+    session: AsyncSession, messages: Iterable[tuple[str, str, str | None]], *, ignore_suppressions: bool = False
+) -> dict[tuple[str, str], Block]:
+    """Return how the view blocks each (account, number) of these (account, number, sender) marketing messages."""
+    unique = sorted(set(messages), key=lambda m: (m[0], m[1], m[2] or ""))
+    if not unique or ignore_suppressions:
+        return {}
+    # One statement, so one snapshot: a resolve commits with the suppression it follows, and two
+    # statements could see the request resolved but not yet the suppression.
+    rows = await session.execute(_VIEW_OF, {"accounts": [a for a, _, _ in unique], "phones": [p for _, p, _ in unique]})
+    suppressed: set[tuple[str, str]] = set()
+    pending: dict[str, list[PendingOptout]] = {}
+    for row in rows:
+        if row.request_id is None:
+            suppressed.add((row.account_id, row.phone))
+        else:
+            pending.setdefault(row.phone, []).append(
+                PendingOptout(row.request_id, row.phone, row.short_code, row.named_account, int(row.sharers))
+            )
+    short_codes: dict[str, tuple[str, ...]] = {}
+    if pending:
+        concerned = {a for a, p, _ in unique if p in pending}
+        short_codes = {a: view.short_codes for a, view in (await load_accounts(session, concerned)).items()}
+    return blocks_by_pair(unique, suppressed=suppressed, pending=pending, short_codes=short_codes)
+
+
+async def find_pending(session: AsyncSession, *, request_id: str) -> Any:
+    """Return the opt-out request the view holds under this id, or None."""
+    row = await session.execute(
+        text(
+            "SELECT request_id, phone, short_code, account_id, channel, source, received_at, acknowledged_at, "
+            "applied_at, resolved_at FROM pending_optouts WHERE request_id = :id"
+        ),
+        {"id": request_id},
+    )
+    return row.first()
+
+
+async def prune_resolved(session: AsyncSession, *, before: datetime) -> int:
+    """Forget requests resolved before `before`; return how many."""
+    result = await session.execute(text("DELETE FROM pending_optouts WHERE resolved_at < :before"), {"before": before})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def unresolved_optouts(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Return how many opt-out requests wait for suppression, and when the oldest was acknowledged."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT count(*) AS n, min(coalesce(acknowledged_at, applied_at)) AS oldest "
+                "FROM pending_optouts WHERE resolved_at IS NULL AND phone IS NOT NULL"
+            )
+        )
+    ).one()
+    return int(row.n), row.oldest
 
 
 async def record_feed_progress(
@@ -424,13 +601,23 @@ _APPLY_TRANSITIONS = text(
 )
 
 
-async def apply_transitions(session: AsyncSession, transitions: Sequence[Transition], *, now: datetime) -> None:
-    """Move rows to their new states in one statement."""
+_APPLY_TRANSITIONS_FROM = text(_APPLY_TRANSITIONS.text + " AND d.state = :from_state RETURNING d.request_id")
+
+
+async def apply_transitions(
+    session: AsyncSession, transitions: Sequence[Transition], *, now: datetime, only_from: str | None = None
+) -> set[str]:
+    """Move rows to their new states in one statement; return the request ids moved.
+
+    With ``only_from``, a row moves only if it is still in that state (another replica may
+    have recorded it meanwhile).
+    """
     if not transitions:
-        return
+        return set()
     t = transitions
-    await session.execute(
-        _APPLY_TRANSITIONS,
+    statement = _APPLY_TRANSITIONS if only_from is None else _APPLY_TRANSITIONS_FROM
+    result = await session.execute(
+        statement,
         {
             "request_ids": [x.request_id for x in t],
             "states": [x.state for x in t],
@@ -446,8 +633,12 @@ async def apply_transitions(session: AsyncSession, transitions: Sequence[Transit
             "submitted": [x.submitted_at for x in t],
             "errors": [x.last_error for x in t],
             "now": now,
+            **({} if only_from is None else {"from_state": only_from}),
         },
     )
+    if only_from is None:
+        return {x.request_id for x in t}
+    return {row.request_id for row in result}
 
 
 async def held_backlog(session: AsyncSession) -> int:

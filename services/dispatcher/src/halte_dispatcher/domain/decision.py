@@ -23,6 +23,8 @@ NOT_MOBILE = "not_mobile"
 MARKETING_NOT_ALLOWED = "marketing_not_allowed"
 SUPPRESSED = "suppressed"
 SUPPRESSION_FEED_STALE = "suppression_feed_stale"
+# An opt-out acknowledged on a shared short code that suppression has not attributed yet.
+OPTOUT_PENDING = "optout_pending"
 NO_CONSENT = "no_consent"
 CONSENT_EXPIRED = "consent_expired"
 ALPHANUMERIC_SENDER = "alphanumeric_sender"
@@ -66,7 +68,9 @@ REFUSE_REASONS = frozenset(
         CARRIER_REJECTED,
     }
 )
-HOLD_REASONS = frozenset({SUPPRESSION_FEED_STALE, OUTSIDE_HOURS, SUNDAY, PUBLIC_HOLIDAY, SCHEDULED, ACCOUNT_UNKNOWN})
+HOLD_REASONS = frozenset(
+    {SUPPRESSION_FEED_STALE, OPTOUT_PENDING, OUTSIDE_HOURS, SUNDAY, PUBLIC_HOLIDAY, SCHEDULED, ACCOUNT_UNKNOWN}
+)
 SEND_REASONS = frozenset({OK})
 
 

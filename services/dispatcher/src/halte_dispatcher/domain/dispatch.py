@@ -49,11 +49,18 @@ class Outcome:
     send_by: datetime | None = None
 
 
-def policy_input(request: Any, account: AccountView | None, *, suppressed: bool, feed_current: bool) -> PolicyInput:
+def policy_input(
+    request: Any, account: AccountView | None, *, suppressed: bool, feed_current: bool, optout_pending: bool = False
+) -> PolicyInput:
     """Return the policy input of a ``dispatch.requested`` payload under the account's current settings."""
     if account is None:
         return PolicyInput.from_dispatch(
-            request, advertiser_name=None, short_codes=(), suppressed=suppressed, suppression_current=feed_current
+            request,
+            advertiser_name=None,
+            short_codes=(),
+            suppressed=suppressed,
+            suppression_current=feed_current,
+            optout_pending=optout_pending,
         )
     # An account mode this build does not know is treated as the narrower one.
     mode: AccountMode = "marketing" if account.mode == "marketing" else "notification"
@@ -77,17 +84,26 @@ def policy_input(request: Any, account: AccountView | None, *, suppressed: bool,
         cost=request.segments,
         suppressed=suppressed,
         suppression_current=feed_current,
+        optout_pending=optout_pending,
         send_at=request.send_at,
     )
 
 
 def decide(
-    request: Any, account: AccountView | None, *, suppressed: bool, feed_current: bool, now: datetime
+    request: Any,
+    account: AccountView | None,
+    *,
+    suppressed: bool,
+    feed_current: bool,
+    now: datetime,
+    optout_pending: bool = False,
 ) -> Outcome:
     """Return the decision for a request at ``now``, holding marketing whose account is unknown."""
     if request.kind == "marketing" and account is None:
         return Outcome(Decision.hold(ACCOUNT_UNKNOWN))
-    policy = policy_input(request, account, suppressed=suppressed, feed_current=feed_current)
+    policy = policy_input(
+        request, account, suppressed=suppressed, feed_current=feed_current, optout_pending=optout_pending
+    )
     decision = evaluate(policy, now=now)
     if decision.decision != "send":
         return Outcome(decision)

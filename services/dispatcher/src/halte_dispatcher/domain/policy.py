@@ -7,8 +7,9 @@ composes them. The first rule that objects decides, in this order:
 
 1. ``invalid_number`` / ``not_mobile`` (refuse): nothing else means anything without a recipient.
 2. ``marketing_not_allowed`` (refuse): a "notification" account sends informative SMS only.
-3. Suppression (marketing): ``suppressed`` (refuse), then ``suppression_feed_stale`` (hold):
-   an opted-out number is reported as such before any other flaw of the message.
+3. Suppression (marketing): ``suppressed`` (refuse), then ``optout_pending`` and
+   ``suppression_feed_stale`` (hold): an opted-out number is reported as such before any other
+   flaw of the message (suppression.py).
 4. Consent (marketing): ``no_consent`` / ``consent_expired`` (refuse).
 5. Content and sender (marketing): sender (French destinations), STOP mention or unsubscribe
    link, advertiser name (refuse; see content.py for the reasons).
@@ -95,6 +96,7 @@ class PolicyInput:
     cost: int = 1
     suppressed: bool = False
     suppression_current: bool = False
+    optout_pending: bool = False
     send_at: datetime | None = None
     checks: frozenset[str] = field(default=ALL_CHECKS)
 
@@ -129,6 +131,7 @@ class PolicyInput:
         window_end: str | time | None = None,
         suppressed: bool | None = None,
         suppression_current: bool = False,
+        optout_pending: bool = False,
     ) -> PolicyInput:
         """Return the input of ``POST /v1/policy/evaluate``: number, kind, sender, hours, blocklist if known."""
         checks = set()
@@ -149,6 +152,7 @@ class PolicyInput:
             window_end=window_end,
             suppressed=bool(suppressed),
             suppression_current=suppression_current,
+            optout_pending=optout_pending,
             checks=frozenset(checks),
         )
 
@@ -161,6 +165,7 @@ class PolicyInput:
         short_codes: tuple[str, ...],
         suppressed: bool,
         suppression_current: bool,
+        optout_pending: bool = False,
     ) -> PolicyInput:
         """Return the input for a ``dispatch.requested`` payload plus the account and blocklist views."""
         return cls(
@@ -182,6 +187,7 @@ class PolicyInput:
             cost=getattr(request, "segments", 1),
             suppressed=suppressed,
             suppression_current=suppression_current,
+            optout_pending=optout_pending,
             send_at=request.send_at,
         )
 
@@ -221,7 +227,10 @@ def evaluate(request: PolicyInput, *, now: datetime) -> Decision:
 
     if CHECK_SUPPRESSION in checks:
         held_or_refused = suppression_check(
-            kind=request.kind, suppressed=request.suppressed, feed_current=request.suppression_current
+            kind=request.kind,
+            suppressed=request.suppressed,
+            feed_current=request.suppression_current,
+            optout_pending=request.optout_pending,
         )
         if held_or_refused is not None:
             return held_or_refused

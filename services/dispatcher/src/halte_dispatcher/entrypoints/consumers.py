@@ -1,18 +1,19 @@
 """The dispatcher's Kafka consumer: thin, it turns deliveries into handler calls.
 
-One consumer group reads the four topics the dispatcher needs (a group join costs seconds on
+One consumer group reads the two topics the dispatcher needs (a group join costs seconds on
 some brokers, and one loop is enough): each batch the bus hands over comes from one partition
-of one topic, and goes to that topic's handler.
+of one topic, and goes to that topic's handler. Opt-outs do not come this way: they have a
+lane of their own that no campaign's backlog can delay (optout_lane.py).
 """
 
 from __future__ import annotations
 
-from halte_dispatcher.adapters.repository import BlocklistChange, InboxEntry
+from halte_dispatcher.adapters.repository import InboxEntry
 from halte_dispatcher.handlers import Dispatcher, Incoming
 from halte_shared.bus import BatchHandler, Delivery
-from halte_shared.events import AccountChanged, DispatchRequested, Envelope, OptinRecorded, OptoutRecorded, Payload
+from halte_shared.events import AccountChanged, DispatchRequested, Envelope, Payload
 
-TOPICS = ["dispatch.requested", "account.changed", "optout.recorded", "optin.recorded"]
+TOPICS = ["dispatch.requested", "account.changed"]
 Batch = list[tuple[Envelope, Payload, Delivery]]
 
 
@@ -37,32 +38,11 @@ async def handle_accounts(dispatcher: Dispatcher, batch: Batch) -> None:
             await dispatcher.record_account(payload, inbox=_inbox(envelope, delivery))
 
 
-async def handle_blocklist(dispatcher: Dispatcher, batch: Batch) -> None:
-    """Apply ``optout.recorded`` and ``optin.recorded`` to the local blocklist copy (the fast path)."""
-    changes: list[BlocklistChange] = []
-    inbox: list[InboxEntry] = []
-    for envelope, payload, delivery in batch:
-        if isinstance(payload, OptoutRecorded):
-            changes.append(
-                BlocklistChange(payload.account_id, payload.phone, True, payload.sequence, payload.recorded_at)
-            )
-        elif isinstance(payload, OptinRecorded):
-            changes.append(
-                BlocklistChange(payload.account_id, payload.phone, False, payload.sequence, payload.recorded_at)
-            )
-        else:
-            continue
-        inbox.append(_inbox(envelope, delivery))
-    await dispatcher.apply_blocklist_events(changes, inbox)
-
-
 def batch_handler(dispatcher: Dispatcher) -> BatchHandler:
     """Return the consumer's batch handler, routing each batch by its topic."""
     routes = {
         "dispatch.requested": handle_requests,
         "account.changed": handle_accounts,
-        "optout.recorded": handle_blocklist,
-        "optin.recorded": handle_blocklist,
     }
 
     async def handle(batch: Batch) -> None:

@@ -57,6 +57,21 @@ class DispatchAnswer(BaseModel):
     next_window_start: datetime | None = None
 
 
+class KnownOptout(BaseModel):
+    """An opt-out request as the dispatcher's view holds it (docs/stop-enforcement.md)."""
+
+    request_id: str
+    phone: str
+    short_code: str | None
+    account_id: str | None
+    channel: str | None
+    source: str | None = Field(description="inbound (its journal) or suppression (its feed)")
+    received_at: datetime | None = Field(description="when the carrier received it")
+    acknowledged_at: datetime | None = Field(description="when inbound recorded it")
+    applied_at: datetime | None = Field(description="when this dispatcher started blocking its number")
+    resolved_at: datetime | None = Field(description="when suppression resolved it (null: still blocked fail-safe)")
+
+
 class DispatchState(BaseModel):
     request_id: str
     account_id: str
@@ -157,6 +172,15 @@ def dispatcher_router() -> APIRouter:
             message_id=row.message_id,
             attempts=row.attempts,
         )
+
+    @router.get("/optouts/{request_id}", tags=["opt-outs"], response_model=KnownOptout, dependencies=[AdminOnly])
+    async def get_known_optout(request_id: str, request: Request) -> KnownOptout:
+        """Show when this dispatcher learned an opt-out request, and whether suppression resolved it (operator)."""
+        async with _runtime(request).sessions() as session:
+            row = await repo.find_pending(session, request_id=request_id[:200])
+        if row is None or row.phone is None:
+            raise ApiError(404, "not_found", f"This dispatcher knows no opt-out request {request_id!r}.", "request_id")
+        return KnownOptout.model_validate(row, from_attributes=True)
 
     return router
 
