@@ -277,9 +277,22 @@ class _Worker:
     key: tuple[str, str] | None = None
 
 
+async def _usable(conn: asyncpg.Connection | None) -> bool:
+    """Tell whether a kept connection still works (the server may have dropped it since the last chunk)."""
+    if conn is None or conn.is_closed():
+        return False
+    try:
+        # One round trip per chunk of thousands of rows: cheaper than an import failed by a stale connection.
+        await conn.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        conn.terminate()
+        return False
+    return True
+
+
 async def _connection(task: StageTask) -> asyncpg.Connection:
     key = (task.dsn, task.schema)
-    if _Worker.conn is None or _Worker.conn.is_closed() or _Worker.key != key:
+    if not await _usable(_Worker.conn) or _Worker.key != key:
         if _Worker.conn is not None and not _Worker.conn.is_closed():
             await _Worker.conn.close()
         _Worker.conn = await asyncpg.connect(
