@@ -53,6 +53,11 @@ EMITTED_METRICS = {
     "halte_dead_lettered_total",
     "halte_suppression_latest_sequence",
     "halte_dispatcher_suppression_feed_lag_seconds",
+    "halte_dispatcher_optout_source_age_seconds",
+    "halte_dispatcher_unresolved_optouts",
+    "halte_dispatcher_unresolved_optout_age_seconds",
+    "halte_consumer_stalled_seconds",
+    "halte_consumer_retries_total",
     "halte_dispatcher_held_backlog",
     "halte_dispatch_decisions_total",
     "halte_carrier_submissions_total",
@@ -643,6 +648,7 @@ def expected_flows(overlay: str) -> set[tuple[str, str, int]]:
         ("campaign-api", "suppression", 8003),
         ("campaign-api", "dispatcher", 8004),
         ("dispatcher", "suppression", 8003),
+        ("dispatcher", "inbound", 8002),
         ("dispatcher", "campaign-api", 8001),
         ("ingress-nginx", "inbound", 8002),
         ("ingress-nginx", "campaign-api", 8001),
@@ -713,6 +719,9 @@ def test_alert_rules_cover_what_breaks_the_law_or_loses_money_each_with_a_runboo
         "messages are dead-lettered": "HalteDeadLettered",
         "confirmations fail": "HalteConfirmationFailed",
         "STOPs are enforced late": "HalteStopEnforcementSlow",
+        "a consumer waits on the infrastructure": "HalteConsumerStalled",
+        "the opt-out journal cannot be read": "HalteOptoutJournalUnreadable",
+        "an acknowledged opt-out is not recorded": "HalteOptoutUnresolved",
     }
     missing = {condition: name for condition, name in required.items() if name not in alerts}
     assert not missing, f"no alert for: {missing}"
