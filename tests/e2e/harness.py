@@ -9,23 +9,29 @@ carriers and operators do: :class:`Api` wraps the public HTTP endpoints.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from invariants import DeadLetter
 
 from halte_shared.carriers.webhooks import signed_request
-from halte_shared.infra import ensure_database, free_port
+from halte_shared.infra import EmbeddedPostgres, ensure_database, free_port
 from halte_shared.kannel_gateway import KannelGateway, contract_mo_url
 from halte_shared.stack import CARRIER_SIM as SIMULATOR
 from halte_shared.stack import SERVICES, Stack
+from halte_shared.topics import DLQ_SUFFIX
 
 T = TypeVar("T")
 
@@ -60,12 +66,17 @@ class Platform:
     sim_secret: str = field(default_factory=lambda: "e2e-sim-" + secrets.token_hex(12))
     kannel_token: str = field(default_factory=lambda: "e2e-kannel-" + secrets.token_hex(12))
     short_codes: list[str] = field(default_factory=lambda: ["36111"])
+    #: "shared": the simulator keeps its rows in the platform's database, as under ``make run``;
+    #: "own": in a PostgreSQL of its own, so faults of the platform's database leave the carrier alone.
+    carrier_database: str = "shared"
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir).resolve()
         self.ports = {name: free_port() for name in (*SERVICES, SIMULATOR)}
         self.kannel: KannelGateway | None = None
         self.stack: Stack | None = None
+        self.carrier_postgres: EmbeddedPostgres | None = None
+        self._carrier_database_url: str | None = None
         #: How far ahead of real time the services' clocks were moved (see set_clock).
         self.clock_offset = timedelta(0)
 
@@ -142,12 +153,29 @@ class Platform:
                     self.workdir / "kannel",
                     mo_url=contract_mo_url(inbound_url=self.url("inbound"), carrier="kannel", token=self.kannel_token),
                 ).start()
+            if self.carrier_database == "own":
+                self.carrier_postgres = EmbeddedPostgres(self.workdir / "carrier-postgres")
+                self._carrier_database_url = ensure_database(self.carrier_postgres.start(), "carrier")
             self.stack.extra_env = {**self.carrier_env(), **self.extra_env}
-            self.stack.start_services()
+            for name in (SIMULATOR, *SERVICES):
+                self._start_process(name)
+            for name in (SIMULATOR, *SERVICES):
+                self.stack.wait_ready(name)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_process(self, name: str) -> None:
+        """Start one process of the stack, the simulator on its own database when it has one."""
+        assert self.stack is not None
+        env = self.stack.extra_env
+        if name == SIMULATOR and self._carrier_database_url:
+            self.stack.extra_env = {**env, "DATABASE_URL": self._carrier_database_url}
+        try:
+            self.stack.start_service(name)
+        finally:
+            self.stack.extra_env = env
 
     def stop(self) -> None:
         """Stop everything this platform started."""
@@ -157,6 +185,8 @@ class Platform:
             self.kannel.stop()
         if self.stack is not None:
             self.stack.stop_infrastructure()
+        if self.carrier_postgres is not None:
+            self.carrier_postgres.stop()
 
     def __enter__(self) -> Platform:
         return self.start()
@@ -180,7 +210,7 @@ class Platform:
         # A new process must not run on the system time, even for the second before the clock
         # endpoint answers: it starts with the offset the others run on.
         self.stack.extra_env["HALTE_TEST_CLOCK_OFFSET_SECONDS"] = str(self.clock_offset.total_seconds())
-        self.stack.start_service(name)
+        self._start_process(name)
         self.stack.wait_ready(name, timeout=timeout)
         return code, stopped_in
 
@@ -188,6 +218,37 @@ class Platform:
         assert self.stack is not None
         for name in (SIMULATOR, *SERVICES):
             self.stack.wait_ready(name, timeout=timeout)
+
+    def revive_exited(self, *, timeout: float = 90) -> dict[str, int | None]:
+        """Start again every process that exited (as ``make run`` and Kubernetes do); return their exit codes."""
+        assert self.stack is not None
+        exited = {
+            name: process.process.returncode
+            for name, process in self.stack.services.items()
+            if process.process is not None and process.process.poll() is not None
+        }
+        for name in exited:
+            self.stack.extra_env["HALTE_TEST_CLOCK_OFFSET_SECONDS"] = str(self.clock_offset.total_seconds())
+            self._start_process(name)
+        for name in exited:
+            self.stack.wait_ready(name, timeout=timeout)
+        return exited
+
+    # -- infrastructure faults (halte_shared.stack; FaultUnavailable when the server is not ours) --------
+    def terminate_database_connections(self, *, for_seconds: float, interval: float = 0.1) -> int:
+        """Terminate every connection to the platform's database every `interval` for `for_seconds`."""
+        assert self.stack is not None
+        return self.stack.terminate_database_connections(for_seconds=for_seconds, interval=interval)
+
+    def restart_database(self, *, down_seconds: float) -> None:
+        """Stop PostgreSQL for `down_seconds` and start it again on the same data directory and socket."""
+        assert self.stack is not None
+        self.stack.restart_database(down_seconds=down_seconds)
+
+    def freeze_broker(self, *, for_seconds: float) -> None:
+        """SIGSTOP the broker for `for_seconds`, then SIGCONT it."""
+        assert self.stack is not None
+        self.stack.freeze_broker(for_seconds=for_seconds)
 
     def set_clock(self, instant: datetime) -> timedelta:
         """Move every service's clock to `instant` (it keeps running from there); return the offset."""
@@ -214,7 +275,15 @@ class Platform:
         self.clock_offset = timedelta(0)
 
     def post_carrier_mo(
-        self, *, sender: str, to: str, text: str, message_id: str | None = None, carrier: str = "sim"
+        self,
+        *,
+        sender: str,
+        to: str,
+        text: str,
+        message_id: str | None = None,
+        carrier: str = "sim",
+        received_at: datetime | None = None,
+        timeout: float = 10,
     ) -> httpx.Response:
         """Play a carrier: POST a signed reply webhook to inbound (signed on the services' clock)."""
         payload = {
@@ -222,12 +291,14 @@ class Platform:
             "from": sender,
             "to": to,
             "text": text,
-            "received_at": self.service_now().isoformat(),
+            "received_at": (received_at or self.service_now()).isoformat(),
         }
         # The signature's freshness is real time (a replay window is about wall clocks, not the
         # platform's simulated one); the reply's received_at is on the services' clock.
         body, headers = signed_request(self.sim_secret, payload)
-        return httpx.post(f"{self.url('inbound')}/v1/carriers/{carrier}/mo", content=body, headers=headers, timeout=10)
+        return httpx.post(
+            f"{self.url('inbound')}/v1/carriers/{carrier}/mo", content=body, headers=headers, timeout=timeout
+        )
 
     def service_now(self) -> datetime:
         """Return the services' notion of now (real time plus the offset the test set)."""
@@ -345,3 +416,175 @@ def simulator_listing(platform: Platform, **params: Any) -> dict[str, Any]:
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def policy_verdict(
+    platform: Platform, *, phone: str, account_id: str, sender: str, at: datetime | None = None
+) -> tuple[str, str]:
+    """Ask the dispatcher (operator) what it would decide for a marketing SMS; return (decision, reason)."""
+    response = httpx.post(
+        f"{platform.url('dispatcher')}/v1/policy/evaluate",
+        json={
+            "phone": phone,
+            "kind": "marketing",
+            "at": (at or platform.service_now()).isoformat(),
+            "account_id": account_id,
+            "sender": sender,
+        },
+        headers={"Authorization": f"Bearer {platform.admin_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, f"policy/evaluate -> {response.status_code}: {response.text[:300]}"
+    body = response.json()
+    return str(body["decision"]), str(body["reason"])
+
+
+def dead_letters(platform: Platform, *, timeout: float = 30) -> list[DeadLetter]:
+    """Return every message on every dead-letter topic of the platform, read from the earliest offset."""
+    assert platform.stack is not None and platform.stack.kafka_bootstrap_servers is not None
+    return asyncio.run(
+        _read_dead_letters(platform.stack.kafka_bootstrap_servers, prefix=platform.stack.topic_prefix, timeout=timeout)
+    )
+
+
+async def _read_dead_letters(bootstrap_servers: str, *, prefix: str, timeout: float) -> list[DeadLetter]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        client_id="e2e-dead-letter-reader",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        names = sorted(t for t in await consumer.topics() if t.startswith(prefix) and t.endswith(DLQ_SUFFIX))
+        partitions = [TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[DeadLetter] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
+            if not behind:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s reading the dead-letter topics {behind}")
+            batches = await consumer.getmany(*behind, timeout_ms=500)
+            for tp, records in batches.items():
+                found.extend(
+                    DeadLetter.from_record(tp.topic[len(prefix) :], r.key, r.value, r.headers) for r in records
+                )
+    finally:
+        await consumer.stop()
+
+
+def parked_events(platform: Platform) -> tuple[list[DeadLetter], list[str]]:
+    """Return what every service lists at GET /v1/operator/parked, and the services without that route."""
+    parked: list[DeadLetter] = []
+    missing: list[str] = []
+    for name in SERVICES:
+        response = httpx.get(
+            f"{platform.url(name)}/v1/operator/parked",
+            params={"limit": 1000},
+            headers={"Authorization": f"Bearer {platform.admin_token}"},
+            timeout=10,
+        )
+        if response.status_code == 404:
+            missing.append(name)
+            continue
+        assert response.status_code == 200, f"{name} GET /v1/operator/parked -> {response.status_code}: {response.text}"
+        parked.extend(DeadLetter.from_parked(name, row) for row in _rows(response.json()))
+    return parked, missing
+
+
+def _rows(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, list):
+        return body
+    for name in ("parked", "events", "items", "data", "results"):
+        if isinstance(body, dict) and isinstance(body.get(name), list):
+            return list(body[name])
+    raise AssertionError(f"cannot find the list in the answer: {str(body)[:300]}")
+
+
+@dataclass
+class Reply:
+    """One reply a phone sends through the carrier, and what became of it."""
+
+    phone: str
+    text: str
+    message_id: str
+    received_at: datetime  # on the services' clock, as the carrier stamps it once
+    acknowledged_at: datetime | None = None  # real time of inbound's 2xx
+    attempts: int = 0
+    server_errors: int = 0  # 5xx answers
+    connection_errors: int = 0  # refused, reset, timed out
+    failure: str | None = None
+
+
+class RetryingCarrier:
+    """Deliver replies to inbound as a carrier does: signed webhooks, 5xx and connection errors retried, 4xx failed."""
+
+    # A retry resends the same message (same id, same received_at), so inbound may dedupe it;
+    # each reply is delivered on its own thread, so one stuck reply does not delay the next.
+
+    def __init__(self, platform: Platform, *, deadline: float = 90, workers: int = 16) -> None:
+        self.platform = platform
+        self.deadline = deadline
+        self.replies: list[Reply] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="carrier")
+        self._futures: list[Future[Reply]] = []
+
+    def send(self, phone: str, to: str, text: str) -> Future[Reply]:
+        """Hand a reply to the carrier; it is delivered in the background."""
+        reply = Reply(phone, text, "mo-" + secrets.token_hex(8), self.platform.service_now())
+        with self._lock:
+            self.replies.append(reply)
+        future = self._pool.submit(self._deliver, reply, to)
+        self._futures.append(future)
+        return future
+
+    def _deliver(self, reply: Reply, to: str) -> Reply:
+        give_up = time.monotonic() + self.deadline
+        pause = 0.2
+        while True:
+            reply.attempts += 1
+            try:
+                response = self.platform.post_carrier_mo(
+                    sender=reply.phone,
+                    to=to,
+                    text=reply.text,
+                    message_id=reply.message_id,
+                    received_at=reply.received_at,
+                    timeout=5,
+                )
+            except httpx.TransportError:
+                reply.connection_errors += 1
+            else:
+                if response.status_code < 300:
+                    reply.acknowledged_at = datetime.now(UTC)
+                    return reply
+                if response.status_code < 500:
+                    reply.failure = f"{response.status_code} {response.text[:200]}"
+                    return reply
+                reply.server_errors += 1
+            if time.monotonic() + pause >= give_up:
+                reply.failure = (
+                    f"inbound did not acknowledge in {self.deadline:.0f} s ({reply.server_errors} 5xx, "
+                    f"{reply.connection_errors} connection errors)"
+                )
+                return reply
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+    def wait(self, *, timeout: float) -> None:
+        """Wait until every reply handed over so far is acknowledged or given up."""
+        deadline = time.monotonic() + timeout
+        for future in list(self._futures):
+            future.result(timeout=max(0.1, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -18,10 +18,23 @@ Invariants (SPEC rules 5 and 7, the non-negotiables, and issue 8):
 4. ``confirmation_count`` / ``debit_count``: exactly one confirmation SMS and one debit
    per new opt-out; ``debit_without_optout``: no confirmation debit without an opt-out.
 5. ``ledger_unbalanced``: the balance equals the sum of the ledger's movements.
+
+Acknowledged STOPs (the carrier got inbound's 2xx; checked when the facts carry them):
+
+6. ``marketing_after_stop``: no marketing SMS reaches the number later than the awareness
+   bound after the acknowledgement, whether or not the opt-out ever reached the account.
+7. ``stop_not_visible`` / ``stop_not_enforced`` / ``stop_debit_count``: the STOP shows in the
+   account's opt-outs with ``enforced_at``, the dispatcher refuses marketing to the number
+   (``suppressed``), and exactly one confirmation debit bills it (the ledger's cause names the
+   opt-out); ``confirmation_count`` (4) counts its confirmation SMS.
+8. ``optout_dead_lettered``: no opt-out event (optout.requested, optout.recorded) sits on a
+   dead-letter topic or among a service's parked events.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +52,9 @@ SENT_OUTCOMES = frozenset({"sent", "delivered", "failed", "expired"})
 CREDITING_KINDS = frozenset({"topup", "refund"})
 #: The notifier's default confirmation texts (fr and en) say this; a custom template must too.
 CONFIRMATION_PATTERN = re.compile(r"d[ée]sinscription|unsubscription|d[ée]sabonnement", re.IGNORECASE)
+#: The events an opt-out travels as: none may end on a dead-letter topic or parked.
+OPTOUT_EVENT_TYPES = frozenset({"optout.requested", "optout.recorded"})
+DLQ_SUFFIX = ".dlq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +89,8 @@ class Optout:
     channel: str
     acknowledged_at: datetime | None  # real time; None while not yet enforced
     raw_text: str | None = None
+    optout_id: str | None = None  # what a confirmation debit's cause names
+    enforced_at: datetime | None = None  # real time, as the account's API shows it (never overridden)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +101,72 @@ class Movement:
     delta: int
     cause: str | None = None
     phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message a consumer gave up on: on a ``*.dlq`` topic, or parked by a service."""
+
+    where: str  # the dead-letter topic (without the test prefix), or "parked:<service>"
+    topic: str | None  # the topic the message came from
+    event_type: str | None
+    event_id: str | None
+    phone: str | None
+    error: str | None = None
+    group: str | None = None  # the consumer group (or service) that gave up on it
+
+    @property
+    def is_optout(self) -> bool:
+        return self.event_type in OPTOUT_EVENT_TYPES or self.topic in OPTOUT_EVENT_TYPES
+
+    def __str__(self) -> str:
+        kind = self.event_type or self.topic or "an undecodable message"
+        by = f" by {self.group}" if self.group else ""
+        return f"{kind} {self.event_id or ''} for {self.phone or '?'} on {self.where}{by}: {(self.error or '')[:160]}"
+
+    @classmethod
+    def from_record(cls, dlq_topic: str, key: bytes | None, value: bytes | None, headers: Any = ()) -> DeadLetter:
+        """Read a dead-letter record: the envelope it carries and the error halte_shared.bus put in its headers."""
+        named = {name: raw.decode(errors="replace") for name, raw in (headers or ()) if raw is not None}
+        envelope: dict[str, Any] = {}
+        try:
+            decoded = json.loads(value or b"")
+            envelope = decoded if isinstance(decoded, dict) else {}
+        except ValueError:
+            pass
+        payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+        phone = payload.get("phone") or (key.decode(errors="replace") if key else None)
+        return cls(
+            where=dlq_topic,
+            topic=dlq_topic.removesuffix(DLQ_SUFFIX),
+            event_type=envelope.get("type"),
+            event_id=envelope.get("id"),
+            phone=phone,
+            error=named.get("halte-error"),
+            group=named.get("halte-consumer-group"),
+        )
+
+    @classmethod
+    def from_parked(cls, service: str, row: dict[str, Any]) -> DeadLetter:
+        """Read one row of a service's GET /v1/operator/parked (halte_shared/parked.py shows the message as `value`)."""
+        envelope = row.get("envelope")
+        if not isinstance(envelope, dict):
+            try:
+                envelope = json.loads(row.get("value") or "")
+            except (TypeError, ValueError):
+                envelope = None
+        envelope = envelope if isinstance(envelope, dict) else {}
+        payload = envelope.get("payload") if isinstance(envelope.get("payload"), dict) else {}
+        topic = row.get("topic") or envelope.get("type")
+        return cls(
+            where=f"parked:{service}",
+            topic=str(topic) if topic else None,
+            event_type=row.get("event_type") or row.get("type") or envelope.get("type") or topic,
+            event_id=row.get("event_id") or row.get("id") or envelope.get("id"),
+            phone=row.get("phone") or payload.get("phone") or row.get("key"),
+            error=row.get("error") or row.get("reason"),
+            group=row.get("consumer_group") or row.get("group") or service,
+        )
 
 
 @dataclass
@@ -104,6 +188,12 @@ class Facts:
     new_optouts: set[str] = field(default_factory=set)
     #: for carriers that do not report the kind (Kannel): substrings only marketing texts carry
     marketing_markers: list[str] = field(default_factory=list)
+    #: number -> the real instant the carrier got inbound's 2xx for its STOP
+    stops_acknowledged: dict[str, datetime] = field(default_factory=dict)
+    #: number -> the dispatcher's (decision, reason) for a marketing SMS to it; None: not asked
+    dispatcher_verdicts: dict[str, tuple[str, str]] | None = None
+    #: what sits on the dead-letter topics and among the services' parked events
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,12 +325,16 @@ def check_no_recipient_lost(facts: Facts, *, require_final: bool = True) -> list
                     )
                 )
     campaign_texts = set(facts.campaign_texts.values())
+    rows_by_phone = {r.phone: r for r in facts.recipients}
     for message in marketing:
         if message.to not in explained and (not campaign_texts or message.text in campaign_texts):
+            row = rows_by_phone.get(message.to)
+            shown = f" (its row says {row.outcome}/{row.reason})" if row is not None else ""
             violations.append(
                 Violation(
                     "phantom_send",
-                    f"the carrier received a marketing SMS for {message.to} that no recipient reported as sent",
+                    f"the carrier received a marketing SMS for {message.to} at {message.received_at.isoformat()} "
+                    f"that no recipient reported as sent{shown}",
                     message.to,
                 )
             )
@@ -310,6 +404,93 @@ def check_ledger_balance(facts: Facts) -> list[Violation]:
     return []
 
 
+def check_no_marketing_after_stop(facts: Facts, *, grace: timedelta = timedelta(0)) -> list[Violation]:
+    """No marketing SMS reaches a number later than `grace` after inbound acknowledged its STOP."""
+    violations = []
+    for message in _account_messages(facts):
+        since = facts.stops_acknowledged.get(message.to)
+        if since is not None and _is_marketing(message, facts) and message.received_at > since + grace:
+            late = (message.received_at - since).total_seconds()
+            violations.append(
+                Violation(
+                    "marketing_after_stop",
+                    f"a marketing SMS reached {message.to} at {message.received_at.isoformat()}, {late:.2f} s "
+                    f"after inbound acknowledged its STOP (bound {grace.total_seconds():g} s): {message.text[:60]!r}",
+                    message.to,
+                )
+            )
+    return violations
+
+
+def check_stops_enforced(facts: Facts) -> list[Violation]:
+    """Every acknowledged STOP shows in the account's opt-outs, enforced, and the dispatcher refuses marketing to it."""
+    visible = {o.phone for o in facts.optouts if o.enforced_at is not None}
+    violations = []
+    for phone, since in sorted(facts.stops_acknowledged.items()):
+        if phone not in visible:
+            violations.append(
+                Violation(
+                    "stop_not_visible",
+                    f"{phone}'s STOP was acknowledged at {since.isoformat()} "
+                    "but the account's opt-outs show no enforced opt-out for it",
+                    phone,
+                )
+            )
+        if facts.dispatcher_verdicts is not None:
+            verdict = facts.dispatcher_verdicts.get(phone)
+            if verdict != ("refuse", "suppressed"):
+                shown = "no answer" if verdict is None else "/".join(verdict)
+                violations.append(
+                    Violation(
+                        "stop_not_enforced",
+                        f"the dispatcher answers {shown} for a marketing SMS to {phone}, not refuse/suppressed, "
+                        f"although its STOP was acknowledged at {since.isoformat()}",
+                        phone,
+                    )
+                )
+    return violations
+
+
+def _billed_optout(cause: str | None) -> str | None:
+    """Return the opt-out id a confirmation debit's cause names (``optout_confirmation:<id>``)."""
+    if not cause or ":" not in cause:
+        return None
+    kind, _, optout_id = cause.partition(":")
+    return optout_id if kind == "optout_confirmation" and optout_id else None
+
+
+def check_one_debit_per_stop(facts: Facts) -> list[Violation]:
+    """Each acknowledged STOP is billed exactly one confirmation debit."""
+    ids_by_phone: dict[str, set[str]] = defaultdict(set)
+    for optout in facts.optouts:
+        if optout.optout_id:
+            ids_by_phone[optout.phone].add(optout.optout_id)
+    debits = [m for m in facts.movements if m.kind == "optout_confirmation"]
+    violations = []
+    for phone in sorted(facts.stops_acknowledged):
+        ids = ids_by_phone.get(phone, set())
+        count = sum(1 for m in debits if m.phone == phone or _billed_optout(m.cause) in ids)
+        if count != 1:
+            why = "" if ids else " (no opt-out of the account names it, so no debit can be traced to it)"
+            violations.append(
+                Violation(
+                    "stop_debit_count",
+                    f"{phone}'s STOP was billed {count} confirmation debit(s), not exactly one{why}",
+                    phone,
+                )
+            )
+    return violations
+
+
+def check_no_optout_dead_lettered(facts: Facts) -> list[Violation]:
+    """No opt-out event sits on a dead-letter topic or among a service's parked events."""
+    return [
+        Violation("optout_dead_lettered", f"an opt-out event was given up: {letter}", letter.phone)
+        for letter in facts.dead_letters
+        if letter.is_optout
+    ]
+
+
 def check_all(facts: Facts, *, require_final: bool = True, grace: timedelta = timedelta(0)) -> list[Violation]:
     """Run every check and return every violation found."""
     return [
@@ -318,6 +499,10 @@ def check_all(facts: Facts, *, require_final: bool = True, grace: timedelta = ti
         *check_no_recipient_lost(facts, require_final=require_final),
         *check_one_confirmation_and_debit(facts),
         *check_ledger_balance(facts),
+        *check_no_marketing_after_stop(facts, grace=grace),
+        *check_stops_enforced(facts),
+        *check_one_debit_per_stop(facts),
+        *check_no_optout_dead_lettered(facts),
     ]
 
 
@@ -422,6 +607,8 @@ def account_optouts(client: httpx.Client, *, clock_offset: timedelta = timedelta
                 channel=str(row.get("channel")),
                 acknowledged_at=enforced - clock_offset if enforced else None,
                 raw_text=row.get("raw_text"),
+                optout_id=row.get("id"),
+                enforced_at=enforced - clock_offset if enforced else None,
             )
         )
     return optouts
@@ -503,17 +690,22 @@ def gather(
     clock_offset: timedelta = timedelta(0),
     acknowledged: dict[str, datetime] | None = None,
     marketing_markers: list[str] | None = None,
+    stops_acknowledged: dict[str, datetime] | None = None,
+    dispatcher_verdicts: dict[str, tuple[str, str]] | None = None,
+    dead_letters: list[DeadLetter] | None = None,
 ) -> Facts:
     """Collect the facts of one account through its API key (`client` carries it).
 
     `acknowledged` gives, per number, the real instant the test saw its opt-out enforced;
     it takes precedence over the opt-out's `enforced_at` (service time, shifted back by
     `clock_offset`, the amount the test moved the services' clocks ahead of real time).
+    `stops_acknowledged`, `dispatcher_verdicts` and `dead_letters` are facts the caller
+    gathered elsewhere (the carrier's 2xx, the dispatcher's policy probe, the broker).
     """
     optouts = account_optouts(client, clock_offset=clock_offset)
     if acknowledged:
         optouts = [
-            Optout(o.phone, o.channel, acknowledged.get(o.phone, o.acknowledged_at), o.raw_text) for o in optouts
+            dataclasses.replace(o, acknowledged_at=acknowledged.get(o.phone, o.acknowledged_at)) for o in optouts
         ]
     recipients = [r for campaign_id in campaigns for r in campaign_recipients(client, campaign_id)]
     return Facts(
@@ -528,4 +720,7 @@ def gather(
         carrier_messages=carrier_messages,
         new_optouts=set(new_optouts),
         marketing_markers=list(marketing_markers or []),
+        stops_acknowledged=dict(stops_acknowledged or {}),
+        dispatcher_verdicts=None if dispatcher_verdicts is None else dict(dispatcher_verdicts),
+        dead_letters=list(dead_letters or []),
     )

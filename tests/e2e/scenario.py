@@ -104,3 +104,22 @@ def import_rows(launch: datetime) -> list[dict[str, object]]:
         }
         for person in CAST
     ]
+
+
+def next_sending_instant(now: datetime, *, latest: time) -> datetime | None:
+    """Return None when `now` lies in Paris's strict window up to `latest`, else its next opening at 10:00.
+
+    Fault scenarios and benchmarks need time to send marketing before the window closes: when
+    real time does not leave it, they move the services' clocks to that instant.
+    """
+    local = now.astimezone(PARIS)
+    if (
+        local.weekday() < 6
+        and local.date() not in holidays.France(years=local.year)
+        and (time(8, 30) <= local.time() <= latest)
+    ):
+        return None
+    day = local.date() + (timedelta(days=1) if local.time() > latest else timedelta(0))
+    while day.weekday() == 6 or day in holidays.France(years=day.year):
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10, 0), PARIS)

@@ -16,14 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 
-import holidays
 import pytest
 from harness import Api, Platform, wait_until
 from invariants import FINAL_OUTCOMES, check_all, gather, report, simulator_messages
-from scenario import PARIS, journey_saturday
+from scenario import PARIS, journey_saturday, next_sending_instant
 
 from halte_shared.stack import SERVICES
 
@@ -43,18 +42,6 @@ def fault_number(series: int, index: int) -> str:
     return f"+3367{series:02d}{index:05d}"
 
 
-def open_instant(now: datetime) -> datetime | None:
-    """Return None when `now` is well inside the strict window in Paris, else the next such instant (10:00)."""
-    local = now.astimezone(PARIS)
-    french = holidays.France(years=local.year)
-    if local.weekday() < 6 and local.date() not in french and clock_time(8, 30) <= local.time() <= clock_time(18, 0):
-        return None
-    day: date = local.date() + timedelta(days=1)
-    while day.weekday() == 6 or day in holidays.France(years=day.year):
-        day += timedelta(days=1)
-    return datetime.combine(day, clock_time(10, 0), PARIS)
-
-
 @dataclass
 class Campaign:
     """One account and its campaign, with the STOP replies sent during it."""
@@ -72,7 +59,7 @@ class Campaign:
 @pytest.fixture(scope="module")
 def clock(platform: Platform) -> Iterator[None]:
     """Run the fault scenarios inside the sending window (moving the clock only when real time is not)."""
-    instant = open_instant(datetime.now(UTC))
+    instant = next_sending_instant(datetime.now(UTC), latest=clock_time(18, 0))
     if instant is not None:
         platform.set_clock(instant)
     yield

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from invariants import (
     CarrierMessage,
+    DeadLetter,
     Facts,
     Movement,
     Optout,
@@ -203,3 +204,142 @@ def test_a_send_decision_no_carrier_took_is_unfinished_not_lost() -> None:
     found = check_all(facts)
     assert [(v.code, v.phone) for v in found] == [("recipient_unfinished", A)]
     assert check_all(facts, require_final=False) == []
+
+
+# -- acknowledged STOPs (test_stop_faults.py) ------------------------------------------------------
+
+ACK_B = T0 + timedelta(seconds=50)
+BOUND = timedelta(seconds=2)
+
+
+def stop_facts() -> Facts:
+    """Return the clean story with B's acknowledged STOP, its opt-out id, the ledger cause and the verdict."""
+    facts = clean_facts()
+    facts.optouts = [
+        Optout(B, "sms", T0 + timedelta(minutes=1), "Stop SMS", "opt-b", enforced_at=T0 + timedelta(minutes=1))
+    ]
+    facts.movements = [
+        dataclasses.replace(m, phone=None, cause="optout_confirmation:opt-b") if m.kind == "optout_confirmation" else m
+        for m in facts.movements
+    ]
+    facts.stops_acknowledged = {B: ACK_B}
+    facts.dispatcher_verdicts = {B: ("refuse", "suppressed")}
+    return facts
+
+
+def test_a_clean_story_with_an_acknowledged_stop_has_no_violation() -> None:
+    violations = check_all(stop_facts(), grace=BOUND)
+    assert violations == [], report(violations)
+
+
+def test_marketing_after_the_acknowledgement_and_the_bound_is_caught_before_the_optout_shows() -> None:
+    facts = stop_facts()
+    facts.carrier_messages.append(CarrierMessage(B, SC, TEXT + " bis", "marketing", ACK_B + timedelta(seconds=3)))
+    found = check_all(facts, grace=BOUND)
+    assert [(v.code, v.phone) for v in found] == [("marketing_after_stop", B)]
+    assert "3.00 s after inbound acknowledged its STOP" in str(found[0])
+
+
+def test_marketing_within_the_bound_after_the_acknowledgement_is_allowed() -> None:
+    facts = stop_facts()
+    facts.carrier_messages.append(CarrierMessage(B, SC, TEXT + " bis", "marketing", ACK_B + timedelta(seconds=1)))
+    assert check_all(facts, grace=BOUND) == []
+
+
+def test_an_acknowledged_stop_that_never_reached_the_account_is_caught_with_its_marketing() -> None:
+    facts = stop_facts()
+    facts.optouts = []
+    facts.carrier_messages = [m for m in facts.carrier_messages if m.text != CONFIRM]
+    facts.movements = [m for m in facts.movements if m.kind != "optout_confirmation"]
+    facts.balance = sum(m.delta for m in facts.movements)
+    facts.carrier_messages.append(CarrierMessage(B, SC, TEXT + " bis", "marketing", ACK_B + timedelta(minutes=5)))
+    found = {(v.code, v.phone) for v in check_all(facts, grace=BOUND)}
+    assert {
+        ("marketing_after_stop", B),
+        ("stop_not_visible", B),
+        ("stop_debit_count", B),
+        ("confirmation_count", B),
+    } <= found
+
+
+def test_an_optout_without_enforced_at_is_not_visible() -> None:
+    facts = stop_facts()
+    facts.optouts = [dataclasses.replace(o, enforced_at=None) for o in facts.optouts]
+    assert {(v.code, v.phone) for v in check_all(facts, grace=BOUND)} == {("stop_not_visible", B)}
+
+
+@pytest.mark.parametrize("verdict", [("hold", "suppression_feed_stale"), ("send", "ok"), None])
+def test_a_dispatcher_that_does_not_refuse_an_acknowledged_stop_is_caught(verdict: tuple[str, str] | None) -> None:
+    facts = stop_facts()
+    facts.dispatcher_verdicts = {} if verdict is None else {B: verdict}
+    found = check_all(facts, grace=BOUND)
+    assert [(v.code, v.phone) for v in found] == [("stop_not_enforced", B)]
+
+
+def test_verdicts_that_were_not_gathered_are_not_checked() -> None:
+    facts = stop_facts()
+    facts.dispatcher_verdicts = None
+    assert check_all(facts, grace=BOUND) == []
+
+
+def test_a_second_debit_traced_through_the_ledger_cause_is_caught() -> None:
+    facts = stop_facts()
+    facts.movements.append(Movement("optout_confirmation", -1, "optout_confirmation:opt-b"))
+    facts.balance = (facts.balance or 0) - 1
+    assert {(v.code, v.phone) for v in check_all(facts, grace=BOUND)} >= {("stop_debit_count", B)}
+
+
+def test_a_dead_lettered_or_parked_optout_event_is_caught_and_other_dead_letters_are_not() -> None:
+    facts = stop_facts()
+    facts.dead_letters = [
+        DeadLetter("optout.requested.dlq", "optout.requested", "optout.requested", "e1", B, "FileNotFoundError(2)"),
+        DeadLetter("parked:notifier", "optout.recorded", "optout.recorded", "e2", B, "account_unknown"),
+        DeadLetter("sms.delivery.dlq", "sms.delivery", "sms.delivery", "e3", A, "ValueError()"),
+    ]
+    found = check_all(facts, grace=BOUND)
+    assert [(v.code, v.phone) for v in found] == [("optout_dead_lettered", B)] * 2
+    assert "FileNotFoundError" in str(found[0]) and "parked:notifier" in str(found[1])
+
+
+def test_a_dead_letter_record_is_read_from_its_envelope_and_headers() -> None:
+    value = b'{"id": "evt-1", "type": "optout.requested", "version": 1, "payload": {"phone": "+33612000002"}}'
+    headers = [
+        ("halte-error", b"FileNotFoundError(2, 'No such file or directory')"),
+        ("halte-consumer-group", b"suppression"),
+        ("other", b"x"),
+    ]
+    letter = DeadLetter.from_record("optout.requested.dlq", b"+33612000002", value, headers)
+    assert (letter.topic, letter.event_type, letter.event_id, letter.phone) == (
+        "optout.requested",
+        "optout.requested",
+        "evt-1",
+        B,
+    )
+    assert letter.is_optout and "FileNotFoundError" in (letter.error or "") and letter.group == "suppression"
+    assert "by suppression" in str(letter)
+    undecodable = DeadLetter.from_record("optout.recorded.dlq", b"+33612000001", b"\xff not json")
+    assert undecodable.is_optout and undecodable.event_type is None and undecodable.phone == A
+
+
+def test_a_parked_row_is_read_whatever_names_its_fields() -> None:
+    row = {"event_id": "e9", "topic": "optout.recorded", "reason": "account_unknown", "envelope": {"payload": {}}}
+    letter = DeadLetter.from_parked("notifier", {**row, "phone": C})
+    assert (letter.where, letter.event_type, letter.phone, letter.error) == (
+        "parked:notifier",
+        "optout.recorded",
+        C,
+        "account_unknown",
+    )
+    assert letter.is_optout
+
+
+def test_a_parked_row_as_halte_shared_parked_shows_it_is_read() -> None:
+    value = '{"id": "e7", "type": "optout.requested", "payload": {"phone": "+33612000004"}}'
+    row = {"id": 3, "consumer_group": "suppression", "topic": "optout.requested", "key": D, "event_id": "e7"}
+    letter = DeadLetter.from_parked("suppression", {**row, "event_type": "optout.requested", "value": value})
+    assert (letter.event_type, letter.phone, letter.group, letter.is_optout) == (
+        "optout.requested",
+        D,
+        "suppression",
+        True,
+    )

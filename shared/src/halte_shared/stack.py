@@ -25,7 +25,14 @@ from pathlib import Path
 import httpx
 
 from halte_shared.bus import ensure_topics
-from halte_shared.infra import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
+from halte_shared.infra import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    FaultUnavailable,
+    ensure_database,
+    free_port,
+    terminate_backends,
+)
 from halte_shared.migrations import upgrade_to_head
 from halte_shared.settings import DEV_ADMIN_TOKEN, DEV_SIM_SECRET, SERVICE_PORTS
 
@@ -117,6 +124,27 @@ class Stack:
         time.sleep(down_seconds)
         self.broker.start()
         self.create_topics()
+
+    def freeze_broker(self, *, for_seconds: float) -> None:
+        """SIGSTOP the embedded broker for `for_seconds`, then SIGCONT it (it keeps its memory)."""
+        if self.broker is None:
+            raise FaultUnavailable("the broker is not the embedded one (KAFKA_BOOTSTRAP_SERVERS): it cannot be frozen")
+        self.broker.freeze()
+        try:
+            time.sleep(for_seconds)
+        finally:
+            self.broker.thaw()
+
+    def restart_database(self, *, down_seconds: float, mode: str = "immediate") -> None:
+        """Stop the embedded PostgreSQL for `down_seconds`, then start it on the same data and socket."""
+        if self._postgres is None:
+            raise FaultUnavailable("PostgreSQL is an external server (DATABASE_URL): the stack cannot restart it")
+        self._postgres.restart(down_seconds=down_seconds, mode=mode)
+
+    def terminate_database_connections(self, *, for_seconds: float, interval: float = 0.1) -> int:
+        """Terminate every connection to the stack's database every `interval` for `for_seconds`; return how many."""
+        assert self.database_url is not None
+        return asyncio.run(terminate_backends(self.database_url, for_seconds=for_seconds, interval=interval))
 
     def stop_infrastructure(self) -> None:
         if self.broker is not None:
