@@ -2,9 +2,11 @@
 
 Each benchmark is a script ``bench/<name>.py`` whose output ends with a line
 
-    RESULT <name> value=<v> unit=<u> reference=<r> ratio=<v/r>
+    RESULT <name> value=<v> unit=<u> reference=<r> ratio=<ratio>
 
-(the figure measured, its unit, the reference it is compared with, and their ratio). This
+(the figure measured, its unit, the reference it is compared with, and their ratio, oriented
+so that above 1 is better: value / reference for a throughput, reference / value for a
+latency). This
 script runs them one after the other (each in its own process, with a time limit), keeps
 their full output beside the report, and writes under ``bench/results/``:
 
@@ -137,8 +139,8 @@ def markdown(results: list[Result], *, chart: str | None) -> str:
         "",
         f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} CPU, Python {platform.python_version()}, {platform.system()} {platform.release()}.",
-        "The ratio is value / reference: whether above 1 is good depends on the unit "
-        "(a throughput wants more, a latency wants less).",
+        "Each ratio is oriented so that above 1 is better: value / reference for a throughput, "
+        "reference / value for a latency.",
         "",
         "| benchmark | figure | value | unit | reference | ratio | run time |",
         "|---|---|---:|---|---:|---:|---:|",
@@ -180,7 +182,7 @@ def draw_chart(results: list[Result], path: Path) -> str | None:
     colours = ["#2e7d32" if ratio >= 1 else "#c62828" for ratio in ratios]
     axes.barh(labels, ratios, color=colours)
     axes.axvline(1.0, color="black", linewidth=1, linestyle="--")
-    axes.set_xlabel("value / reference")
+    axes.set_xlabel("ratio (above 1 is better)")
     axes.set_title("Halte benchmarks: figure against its reference")
     for index, (ratio, result) in enumerate(zip(ratios, measured, strict=True)):
         axes.text(ratio, index, f" {_format(result.value)} {result.unit}", va="center", fontsize=8)
