@@ -5,10 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
-MEMBERS := shared services/campaign-api services/inbound services/suppression services/dispatcher services/notifier
+MEMBERS := shared rules services/campaign-api services/inbound services/suppression services/dispatcher services/notifier
 PYTEST := $(PY) -m pytest
 # mypy covers the plumbing and every service's pure domain.
-TYPED := shared/src $(wildcard services/*/src/*/domain)
+TYPED := shared/src rules/src $(wildcard services/*/src/*/domain)
 
 .PHONY: install run demo test lint fmt unit integration e2e bench clean system-deps
 
@@ -47,7 +47,7 @@ fmt: install
 	$(VENV)/bin/ruff format .
 
 unit: install
-	$(PYTEST) -q shared/tests/unit services/*/tests/unit
+	$(PYTEST) -q shared/tests/unit rules/tests services/*/tests/unit
 
 integration: install
 	$(PYTEST) -q shared/tests/integration services/*/tests/integration
@@ -56,7 +56,7 @@ e2e: install system-deps
 	$(PYTEST) -q tests/e2e
 
 test: install $(CHECKOV) system-deps lint
-	$(PYTEST) -q shared/tests services/*/tests deploy/tests tests/e2e
+	$(PYTEST) -q shared/tests rules/tests services/*/tests deploy/tests tests/e2e
 
 # Every benchmark beside its reference, then one Markdown table and chart in bench/results/.
 bench: install

@@ -23,7 +23,8 @@ RUN python -m venv /opt/halte \
     && /opt/halte/bin/pip install --require-hashes -r requirements-bootstrap.txt \
     && /opt/halte/bin/uv pip install --python /opt/halte/bin/python --require-hashes -r requirements.txt
 COPY shared ./shared
-RUN /opt/halte/bin/pip install --no-index --no-deps --no-build-isolation ./shared
+COPY rules ./rules
+RUN /opt/halte/bin/pip install --no-index --no-deps --no-build-isolation ./shared ./rules
 COPY docker/healthcheck.py /opt/halte/healthcheck.py
 
 FROM python:3.11-slim-bookworm

@@ -15,25 +15,10 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 
+from halte_rules.territories import FRENCH_TERRITORY_ZONES
+
 DEFAULT_REGION = "FR"
 
-#: French territories by the ISO region phonenumbers gives their numbers, with the
-#: IANA zone the recipient lives in. French Polynesia spans three zones; Tahiti holds
-#: almost all of its population and phonenumbers cannot tell the islands apart.
-FRENCH_TERRITORY_ZONES: dict[str, str] = {
-    "FR": "Europe/Paris",
-    "GP": "America/Guadeloupe",
-    "MQ": "America/Martinique",
-    "GF": "America/Cayenne",
-    "RE": "Indian/Reunion",
-    "YT": "Indian/Mayotte",
-    "MF": "America/Marigot",
-    "BL": "America/St_Barthelemy",
-    "PM": "America/Miquelon",
-    "NC": "Pacific/Noumea",
-    "PF": "Pacific/Tahiti",
-    "WF": "Pacific/Wallis",
-}
 
 #: Regions whose ten-digit numbers are dialled from the metropolis in national format.
 _OVERSEAS_NATIONAL_PLAN = ("GP", "MQ", "GF", "RE", "YT")

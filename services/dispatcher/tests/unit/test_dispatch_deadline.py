@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halte_dispatcher.domain.consent import ConsentRecord
-from halte_dispatcher.domain.hours import is_allowed, recipient_calendar, window_closes_at, window_for
 from halte_dispatcher.domain.policy import PolicyInput, dispatch_deadline, evaluate
+from halte_rules.hours import is_allowed, recipient_calendar, window_closes_at, window_for
 from halte_shared.phone import describe
 
 PARIS = ZoneInfo("Europe/Paris")

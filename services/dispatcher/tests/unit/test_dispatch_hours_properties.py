@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halte_dispatcher.domain.consent import ConsentRecord
-from halte_dispatcher.domain.hours import is_allowed, next_window_start, recipient_calendar, window_for
 from halte_dispatcher.domain.policy import PolicyInput, evaluate
+from halte_rules.hours import is_allowed, next_window_start, recipient_calendar, window_for
 from halte_shared.phone import describe
 
 YEARS = range(2025, 2031)

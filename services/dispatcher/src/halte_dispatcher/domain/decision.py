@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from halte_rules.hours import OUTSIDE_HOURS, PUBLIC_HOLIDAY, SUNDAY
+
 DecisionKind = Literal["send", "hold", "refuse"]
 
 # Reasons, one constant each so that callers and tests never spell them twice.
@@ -37,9 +39,6 @@ MISSING_ADVERTISER_NAME = "missing_advertiser_name"
 MISSING_UNSUBSCRIBE_LINK = "missing_unsubscribe_link"
 INSUFFICIENT_CREDITS = "insufficient_credits"
 INVALID_HOURS_WINDOW = "invalid_hours_window"
-OUTSIDE_HOURS = "outside_hours"
-SUNDAY = "sunday"
-PUBLIC_HOLIDAY = "public_holiday"
 SCHEDULED = "scheduled"
 # Set by the dispatcher around the policy, never by evaluate(): a marketing request whose account
 # the dispatcher has not heard of yet waits for it (the content rule needs the advertiser's name

@@ -47,7 +47,8 @@ from halte_dispatcher.domain.decision import (
     SCHEDULED,
     Decision,
 )
-from halte_dispatcher.domain.hours import (
+from halte_dispatcher.domain.suppression import suppression_check
+from halte_rules.hours import (
     DEFAULT_PROFILE,
     PROFILES,
     HoursConfigError,
@@ -58,7 +59,6 @@ from halte_dispatcher.domain.hours import (
     window_closes_at,
     window_for,
 )
-from halte_dispatcher.domain.suppression import suppression_check
 from halte_shared.phone import InvalidPhoneNumber, PhoneInfo, normalize_mobile
 
 MessageKind = Literal["marketing", "informative"]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from halte_dispatcher.domain.hours import (
+from halte_rules.hours import (
     HoursConfigError,
     RecipientCalendar,
     Window,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from halte_dispatcher.domain.hours import (
+from halte_rules.hours import (
     FRENCH_SUBDIVISIONS,
     is_allowed,
     next_window_start,

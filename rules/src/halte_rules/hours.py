@@ -1,6 +1,6 @@
 """When a marketing SMS may be dispatched: the hours rule, in the recipient's time and calendar.
 
-Rule (SPEC.md rule 4, from the CNIL guidance quoted in reference/003): marketing SMS are never
+Rule (docs/compliance-rules.md, "Hours"): marketing SMS are never
 delivered between 20:00 and 08:00, on Sundays, or on public holidays, all in the *recipient's*
 local time and calendar. A message outside the window is held until the next opening, never
 dropped. Informative SMS are not restricted (the caller does not ask). Profiles:
@@ -34,7 +34,7 @@ Calendars (checked against holidays 0.108, the pinned version):
   Guadeloupe, Saint-Martin and Saint-Barthélemy share the +590 mobile ranges, which phonenumbers
   reports as GP: for a GP number the postal code 97150 (Saint-Martin) or 97133
   (Saint-Barthélemy) picks that territory's calendar (same time zone).
-- Other countries: the number's own time zone (``PhoneInfo.time_zone``) and
+- Other countries: the number's own time zone (``NumberLocation.time_zone``) and
   ``holidays.country_holidays(region)``; a country holidays does not support gets no holidays
   (Sundays and hours still apply), since there is no calendar to be faithful to.
 
@@ -49,12 +49,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from halte_dispatcher.domain.decision import OUTSIDE_HOURS, PUBLIC_HOLIDAY, SUNDAY
-from halte_shared.phone import FRENCH_TERRITORY_ZONES, PhoneInfo
+from halte_rules.territories import FRENCH_TERRITORY_ZONES
+
+# Why a marketing SMS waits, most specific first; the dispatcher's decisions carry these reasons.
+PUBLIC_HOLIDAY = "public_holiday"
+SUNDAY = "sunday"
+OUTSIDE_HOURS = "outside_hours"
 
 DEFAULT_PROFILE = "strict"
 DISPATCH_MARGIN = timedelta(minutes=1)
@@ -223,7 +228,17 @@ def _clean_postal_code(postal_code: str | None) -> str | None:
     return text if len(text) == 5 and text.isdigit() else None
 
 
-def recipient_calendar(*, phone_info: PhoneInfo, postal_code: str | None = None) -> RecipientCalendar:
+class NumberLocation(Protocol):
+    """Where a number is allocated, as phonenumbers tells it (halte_shared.phone.PhoneInfo is one)."""
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
+
+
+def recipient_calendar(*, phone_info: NumberLocation, postal_code: str | None = None) -> RecipientCalendar:
     """Return the recipient's zone and holidays from the number's territory and postal code."""
     postal = _clean_postal_code(postal_code)
     territory = phone_info.region
