@@ -70,7 +70,7 @@ async def test_operator_manages_accounts_keys_and_announces_them(service):
     assert wider.json()["error"]["code"] == "window_wider_than_profile"
     assert wider.json()["error"]["field"] == "window_end"
     only_38 = await http.patch(f"/v1/accounts/{account_id}", headers=ADMIN, json={"short_codes": ["38222"]})
-    assert only_38.json()["error"]["code"] == "transactional_short_code"
+    assert only_38.json()["error"]["code"] == "no_marketing_short_code"
     bad_code = await http.post(
         "/v1/accounts",
         headers=ADMIN,

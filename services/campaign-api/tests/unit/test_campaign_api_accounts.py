@@ -22,6 +22,7 @@ from halte_campaign_api.domain.errors import DomainError
         (["36111"], "marketing", ("36111",)),
         ([" 36111 ", "36111", "38222"], "marketing", ("36111", "38222")),
         (["38222"], "notification", ("38222",)),
+        (["36 111", "36.111"], "marketing", ("36111",)),  # one code, however it is written
     ],
 )
 def test_short_codes(codes: list[str], mode: str, expected: tuple[str, ...]) -> None:
@@ -34,10 +35,10 @@ def test_short_codes(codes: list[str], mode: str, expected: tuple[str, ...]) -> 
         ([], "marketing", "missing_field"),
         (["3611"], "marketing", "invalid_short_code"),
         (["361111"], "marketing", "invalid_short_code"),
-        (["36 111"], "marketing", "invalid_short_code"),
         (["SHOP"], "marketing", "invalid_short_code"),
         ([36111], "marketing", "invalid_short_code"),
-        (["38222"], "marketing", "transactional_short_code"),
+        (["38222"], "marketing", "no_marketing_short_code"),
+        (["37111", "61234"], "marketing", "no_marketing_short_code"),  # only 36xxx is assigned to marketing
         ([f"{36000 + n}" for n in range(11)], "marketing", "too_many"),
     ],
 )
@@ -76,6 +77,9 @@ def test_hours_narrowed(profile: str, start: str | None, end: str | None, expect
         ("strict", "24:00", None, "invalid_time", "window_start"),
         ("strict", "12:00", "11:00", "empty_window", "window_end"),
         ("strict", "20:00", None, "empty_window", "window_end"),
+        # 19:59 to 20:00 is all dispatch margin: the dispatcher could never send in it.
+        ("strict", "19:59", None, "empty_window", "window_end"),
+        ("strict", "12:00", "12:01", "empty_window", "window_end"),
     ],
 )
 def test_hours_refused(profile: str, start: str | None, end: str | None, code: str, field: str) -> None:

@@ -1,8 +1,7 @@
-"""Composition: personalisation, mention detection, refusals (SPEC rules 2-3)."""
+"""Composition: personalisation, what the platform adds, refusals (recognisers: rules/tests/test_mention.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -12,8 +11,6 @@ from hypothesis import strategies as st
 from halte_campaign_api.domain.compose import (
     check_text,
     compose,
-    has_stop_mention,
-    names_advertiser,
     personalise,
     placeholders_in,
 )
@@ -89,35 +86,24 @@ def test_personalisation_never_crashes(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "present"),
+    ("text", "added"),
     [
-        ("STOP au 36111", True),
-        ("stop au 36111", True),
-        ("Stop au 36 111", True),
-        # Not the mandated wording: the dispatcher refuses it, so the mention is added.
-        ("STOP 36111", False),
-        ("STOP SMS au 36111", True),
-        ("stop: 36111", False),
-        ("STOP au numéro 36111", False),
-        ("Répondez STOP au 36111 pour ne plus recevoir", True),
-        ("STOP au 361112", False),
-        ("STOP au 36112", False),
-        ("36111", False),
-        ("nonstop au 36111", False),
-        # A placeholder inside the mention breaks it: the value would stand between "au" and the code.
-        ("STOP au {first_name} 36111", False),
-        ("{first_name}STOP au 36111", False),
+        ("Dupont : promo STOP au 36111", False),
+        ("Dupont : promo STOP 36111", False),  # the dispatcher recognises it: nothing added twice
+        ("Dupont : promo STOP au 36.111", False),
+        ("Dupont : promo STOP au 36\u00a0111", False),
+        ("Dupont : promo Stop SMS au 36 111", False),
+        ("Dupont : promo STOP au {first_name} 36111", True),  # a value would stand inside the mention
+        ("Dupont : promo STOP au 36111{first_name}", True),
+        ("Dupont : promo", True),
     ],
 )
-def test_has_stop_mention(text: str, present: bool) -> None:
-    assert has_stop_mention(text, "36111") is present
-
-
-def test_mention_search_is_linear_on_hostile_text() -> None:
-    hostile = "stop" + " au" * 5000 + " " * 5000 + "x"
-    start = time.perf_counter()
-    assert not has_stop_mention(hostile, "36111")
-    assert time.perf_counter() - start < 1.0
+def test_the_mention_is_added_only_when_the_dispatcher_would_not_find_one(text: str, added: bool) -> None:
+    composed = compose(text, **MARKETING)
+    assert composed.mention_added is added
+    assert composed.text.count("36111") + composed.text.count("36.111") + composed.text.count("36\u00a0111") + (
+        composed.text.count("36 111")
+    ) == (2 if "{first_name} 36111" in text or "36111{first_name}" in text else 1)
 
 
 @pytest.mark.parametrize("text", ["Dupont promo STOP au 36222", "Dupont STOP au 36111 ou stop au 36 222"])
@@ -128,21 +114,19 @@ def test_stop_mention_naming_another_short_code_is_refused(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "name", "present"),
+    ("text", "name", "prefixed"),
     [
-        ("Dupont: promo", "Dupont", True),
-        ("DUPONT promo", "Dupont", True),
-        ("Dupontel promo", "Dupont", False),
-        ("chez  Dupont   & Fils", "Dupont & Fils", True),
-        ("Hello {first_name}", "Dupont", False),
-        # Accents count, as at the dispatcher: "cafe" does not name "Café".
-        ("Café Dupont promo", "café dupont", True),
-        ("Cafe Dupont promo", "Café Dupont", False),
-        ("Dupont {first_name} & Fils", "Dupont & Fils", False),
+        ("Dupont: promo", "Dupont", False),
+        ("Dupontel promo", "Dupont", True),
+        ("Cafe Dupont: promo", "Café Dupont", False),  # accents do not count
+        ("Café Dupont promo", "cafe dupont", False),
+        ("Dupont {first_name} & Fils", "Dupont & Fils", True),
     ],
 )
-def test_names_advertiser(text: str, name: str, present: bool) -> None:
-    assert names_advertiser(text, name) is present
+def test_the_advertiser_is_prefixed_only_when_the_text_does_not_name_it(text: str, name: str, prefixed: bool) -> None:
+    composed = compose(text, **{**MARKETING, "advertiser_name": name})
+    assert composed.advertiser_added is prefixed
+    assert composed.text.startswith(f"{name} : ") is prefixed
 
 
 def test_advertiser_named_only_by_a_value_is_still_prefixed() -> None:

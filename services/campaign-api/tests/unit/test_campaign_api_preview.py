@@ -37,7 +37,9 @@ def warning_of(result: Preview, code: str) -> PreviewWarning:
         ("Boulangerie Dupont -20% STOP au 36 111", "Boulangerie Dupont -20% STOP au 36 111"),
         ("Boulangerie Dupont -20% Stop SMS au 36111", "Boulangerie Dupont -20% Stop SMS au 36111"),
         # Other wordings are not the mandated mention (the dispatcher refuses them): it is added.
-        ("Boulangerie Dupont -20%. Stop: 36111", "Boulangerie Dupont -20%. Stop: 36111 STOP au 36111"),
+        # Recognised by the dispatcher as the mention: nothing is added twice.
+        ("Boulangerie Dupont -20%. Stop: 36111", "Boulangerie Dupont -20%. Stop: 36111"),
+        ("Boulangerie Dupont -20%. STOP 36111", "Boulangerie Dupont -20%. STOP 36111"),
         (
             "Boulangerie Dupont -20%\nSTOP au numéro 36111",
             "Boulangerie Dupont -20%\nSTOP au numéro 36111 STOP au 36111",
@@ -54,11 +56,11 @@ def test_mention_and_advertiser(text: str, expected: str) -> None:
     assert run(text).final_text == expected
 
 
-def test_advertiser_name_matches_case_but_not_accents() -> None:
-    # The dispatcher compares accents: "cafe" would be refused as not naming "Café", so it is prefixed.
+def test_advertiser_name_matches_without_case_or_accents() -> None:
+    # The dispatcher reads the name the same way (halte_rules.mention): "cafe" names "Café".
     result = preview(text="cafe des arts: happy hour", **{**BASE, "advertiser_name": "Café des Arts"})
-    assert result.final_text == "Café des Arts : cafe des arts: happy hour STOP au 36111"
-    assert result.advertiser_added and result.mention_added
+    assert result.final_text == "cafe des arts: happy hour STOP au 36111"
+    assert not result.advertiser_added and result.mention_added
     named = preview(text="CAFÉ DES ARTS: happy hour", **{**BASE, "advertiser_name": "Café des Arts"})
     assert not named.advertiser_added
 

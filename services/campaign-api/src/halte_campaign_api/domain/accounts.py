@@ -1,21 +1,20 @@
 """Accounts: who sends, from which short codes, in which mode, within which hours.
 
-Rules:
+Rules (docs/compliance-rules.md; the short-code ranges and the hours profiles are
+halte_rules', the dispatcher's very tables):
 
-- SPEC rule 3 (reference/004): replies (STOP) reach the platform through the account's
-  numeric 5-digit short codes; an account has one or several. The 38xxx range is assigned
-  to transactional traffic, so an account in ``marketing`` mode needs at least one code
-  outside it (its marketing would otherwise be refused for every French number).
-- SPEC rule 2 (reference/002): an account in ``notification`` mode sends informative SMS
-  only (the composition refuses its marketing, see compose.py).
-- SPEC rule 2 (CNIL, reference/003): every marketing SMS names the advertiser, so the
-  account's name is required and is what the text is prefixed with; ``contact_info`` is
-  what a CONTACT reply tells the recipient (SPEC rule 6).
-- SPEC rule 4: the operator chooses a named hours profile (``strict``, the reference
-  documents' 08:00-20:00, is the default; ``af2m-2024`` 08:00-22:00 and ``af2m-2026``
-  08:00-21:30 are the operators' charters), and an account may narrow its window but never
-  widen it beyond its profile. The windows here mirror the dispatcher's table (it applies
-  them; campaign-api refuses a configuration the dispatcher would have to clamp).
+- Replies (STOP) reach the platform through the account's 5-digit short codes; an account
+  has one or several. Only the 36xxx range is assigned to SMS marketing, so an account in
+  ``marketing`` mode needs at least one such code, and its marketing leaves from the first.
+- An account in ``notification`` mode sends informative SMS only (the composition refuses
+  its marketing, see compose.py).
+- Every marketing SMS names the advertiser, so the account's name is required and is what
+  the text is prefixed with; ``contact_info`` is what a CONTACT reply tells the recipient.
+- The operator chooses a named hours profile (``strict``, 08:00-20:00, is the default;
+  ``af2m-2024`` 08:00-22:00 and ``af2m-2026`` 08:00-21:30 are the operators' charters), and
+  an account may narrow its window but never widen it beyond its profile, nor narrow it
+  until nothing is left to send in once the dispatch margin is kept
+  (``halte_rules.hours.window_for``, as the dispatcher applies it).
 """
 
 from __future__ import annotations
@@ -26,21 +25,14 @@ from datetime import time
 from typing import Final
 
 from halte_campaign_api.domain.errors import DomainError
+from halte_rules.hours import PROFILES, HoursConfigError, window_for
+from halte_rules.short_codes import is_short_code, may_carry_marketing, normalise_short_code
 
 MODES: Final = ("marketing", "notification")
-SHORT_CODE_RE: Final = re.compile(r"[0-9]{5}")
-TRANSACTIONAL_PREFIX: Final = "38"
 MAX_SHORT_CODES: Final = 10
 NAME_MAX: Final = 100
 CONTACT_INFO_MAX: Final = 300
 DEFAULT_HOURS_PROFILE: Final = "strict"
-
-#: Monday-Saturday opening and closing (local wall-clock) of each named profile (SPEC rule 4).
-HOURS_PROFILES: Final[dict[str, tuple[time, time]]] = {
-    "strict": (time(8, 0), time(20, 0)),
-    "af2m-2024": (time(8, 0), time(22, 0)),
-    "af2m-2026": (time(8, 0), time(21, 30)),
-}
 
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CLOCK_RE: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -81,27 +73,28 @@ def check_short_codes(codes: Iterable[object], *, mode: str, field: str = "short
     """Return the account's short codes (5 digits, distinct, in order), or raise DomainError."""
     found: list[str] = []
     for code in codes:
-        value = code.strip() if isinstance(code, str) else ""
-        if not SHORT_CODE_RE.fullmatch(value):
+        if not isinstance(code, str) or not is_short_code(code):
             raise DomainError("invalid_short_code", f"{code!r} is not a 5-digit short code.", field)
+        value = normalise_short_code(code) or code
         if value not in found:
             found.append(value)
     if not found:
         raise DomainError("missing_field", "An account needs at least one 5-digit short code.", field)
     if len(found) > MAX_SHORT_CODES:
         raise DomainError("too_many", f"An account has at most {MAX_SHORT_CODES} short codes.", field)
-    if mode == "marketing" and all(c.startswith(TRANSACTIONAL_PREFIX) for c in found):
+    if mode == "marketing" and not any(may_carry_marketing(c) for c in found):
         raise DomainError(
-            "transactional_short_code",
-            "38xxx short codes are assigned to transactional traffic; a marketing account needs a 36xxx one.",
+            "no_marketing_short_code",
+            "Only the 36xxx range is assigned to SMS marketing (38xxx is transactional): "
+            "a marketing account needs a 36xxx short code.",
             field,
         )
     return tuple(found)
 
 
 def marketing_short_code(short_codes: Iterable[str]) -> str | None:
-    """Return the code marketing is sent from: the first one outside the transactional range."""
-    return next((c for c in short_codes if not c.startswith(TRANSACTIONAL_PREFIX)), None)
+    """Return the code marketing is sent from: the first one of the marketing range."""
+    return next((c for c in short_codes if may_carry_marketing(c)), None)
 
 
 def _clock(value: object, field: str) -> time | None:
@@ -116,28 +109,19 @@ def _clock(value: object, field: str) -> time | None:
 def check_hours(
     profile: object, window_start: object = None, window_end: object = None
 ) -> tuple[str, str | None, str | None]:
-    """Return (profile, start, end) when the window lies inside the profile's, or raise DomainError."""
-    if profile not in HOURS_PROFILES:
+    """Return (profile, start, end) when the window lies inside the profile's and leaves time to send."""
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise DomainError(
-            "invalid_hours_profile", f"hours_profile must be one of {', '.join(HOURS_PROFILES)}.", "hours_profile"
+            "invalid_hours_profile", f"hours_profile must be one of {', '.join(PROFILES)}.", "hours_profile"
         )
-    opens, closes = HOURS_PROFILES[str(profile)]
     start = _clock(window_start, "window_start")
     end = _clock(window_end, "window_end")
-    if start is not None and start < opens:
-        raise DomainError(
-            "window_wider_than_profile",
-            f"window_start {start:%H:%M} is earlier than the {profile} profile's {opens:%H:%M}: "
-            "an account may narrow its window, never widen it.",
-            "window_start",
-        )
-    if end is not None and end > closes:
-        raise DomainError(
-            "window_wider_than_profile",
-            f"window_end {end:%H:%M} is later than the {profile} profile's {closes:%H:%M}: "
-            "an account may narrow its window, never widen it.",
-            "window_end",
-        )
-    if (start or opens) >= (end or closes):
-        raise DomainError("empty_window", "window_start must be before window_end.", "window_end")
-    return str(profile), (f"{start:%H:%M}" if start else None), (f"{end:%H:%M}" if end else None)
+    try:
+        window_for(profile, start=start, end=end)
+    except HoursConfigError as exc:
+        legal = PROFILES[profile]
+        wider = (start is not None and start < legal.opens) or (end is not None and end > legal.closes)
+        code = "window_wider_than_profile" if wider else "empty_window"
+        suffix = " An account may narrow its window, never widen it." if code == "window_wider_than_profile" else ""
+        raise DomainError(code, f"{exc.message}.{suffix}", exc.field) from exc
+    return profile, (f"{start:%H:%M}" if start else None), (f"{end:%H:%M}" if end else None)

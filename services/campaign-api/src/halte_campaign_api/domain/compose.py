@@ -1,27 +1,26 @@
 """Composition: the final text of an SMS exactly as the dispatcher will send it, and its sender.
 
-Rules:
+Rules (docs/compliance-rules.md; the recognisers, the mention's wording and the short-code
+ranges are halte_rules', the very functions the dispatcher decides with):
 
-- SPEC rule 2 and the CNIL ("chaque message doit préciser l'identité de l'annonceur",
-  reference/003): every marketing SMS names the advertiser. When the client's text does
-  not contain the advertiser name (case-, accent- and spacing-insensitive, as a whole
-  word), it is prefixed as ``"<Advertiser> : <text>"``.
-- SPEC rule 2 (reference/000-002): every marketing SMS to a French number ends with the
-  free opt-out mention ``STOP au <short code>``. It is not added twice when the client
-  already wrote it in the mandated wording, in any case or spacing ("stop au 36111",
-  "STOP au 36 111", "Stop SMS au 36111"). Other wordings ("STOP 36111", "Stop: 36111")
-  are not the mandated mention: the dispatcher refuses them (``missing_stop_mention``),
-  so the mention is added after them. A STOP mention naming another 5-digit number is
-  refused, since the reply would not reach the account.
-- SPEC rule 3 (reference/004): a marketing SMS to a French number must come from the
-  account's numeric 5-digit short code, the number that receives the STOP reply: an
-  alphanumeric sender makes the reply impossible (``alphanumeric_sender``), an ordinary
-  06/07 mobile number may not carry marketing (``mobile_number_sender``), and the 38xxx
-  range is for transactional traffic (``transactional_short_code``). For destinations
-  outside France an unsubscribe link to the platform's page replaces the STOP reply.
-- Informative SMS get neither mention nor prefix. An account in "notification" mode only
-  sends informative SMS (SPEC rule 2, reference/002), so a marketing message from it is
-  refused; for it the mention is therefore always off.
+- Every marketing SMS names the advertiser. When the client's text does not name it
+  (``halte_rules.mention.names_advertiser``: case-, accent- and spacing-insensitive, as a
+  whole word sequence), it is prefixed as ``"<Advertiser> : <text>"``.
+- Every marketing SMS to a French number carries the free opt-out mention. It is added
+  (``STOP au <short code>``) unless the client already wrote one the dispatcher recognises
+  ("stop au 36111", "STOP 36111", "STOP au 36 111", "Stop SMS au 36111"). A STOP
+  instruction naming another number is refused (``stop_mention_wrong_number``), since the
+  reply would not reach the account.
+- A marketing SMS to a French number comes from the account's 5-digit short code of the
+  marketing range (36xxx), the number that receives the STOP reply: an alphanumeric sender
+  makes the reply impossible (``alphanumeric_sender``), an ordinary 06/07 mobile number may
+  not carry marketing (``mobile_number_sender``), 38xxx is for transactional traffic
+  (``transactional_short_code``) and other ranges are not assigned to marketing
+  (``not_marketing_short_code``). For destinations outside France an unsubscribe link to the
+  platform's page replaces the STOP reply.
+- Informative SMS get neither mention nor prefix, but their text must be informative
+  (``promotional_content``, see informative.py). An account in "notification" mode only
+  sends informative SMS, so a marketing message from it is refused.
 
 Personalisation: ``{first_name}`` and ``{last_name}`` (any case, spaces inside the
 braces tolerated) are replaced by the recipient's values. An empty value takes the
@@ -34,11 +33,9 @@ placeholders and stay literal; they are sent as written (and count double in GSM
 The decisions about the mention and the advertiser name are taken on the client's own
 words, never on the recipient's values, so every recipient of a campaign gets the same
 additions as the preview showed. A placeholder never counts towards a mention or a name
-("STOP au {first_name} 36111" carries none). Recognition is the dispatcher's, exactly:
-case-insensitive on the NFC text, accents significant ("cafe" does not name "Café"),
-because a text the preview approves must never be refused for its content at send time.
-A placeholder glued to the mention or the name ("STOP au 36111{first_name}") makes it
-count as absent too, since a value starting with a digit or a letter would break it. As a
+("STOP au {first_name} 36111" carries none). A placeholder glued to the mention or the name
+("STOP au 36111{first_name}") makes it count as absent too, since a value starting with a
+digit or a letter would break it. As a
 last guard, the personalised text is checked again and the addition is made if it still
 lacks the mention or the name: a recipient's text may then differ from the preview, the
 price of never sending a message the dispatcher would refuse.
@@ -47,12 +44,13 @@ price of never sending a message the dispatcher would refuse.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from halte_campaign_api.domain.errors import DomainError
+from halte_rules.mention import VALUE_MARK, names_advertiser, stop_mention, stop_mention_problem, stop_numbers_named
+from halte_rules.short_codes import compact, is_short_code, normalise_short_code, short_code_range
 from halte_shared.phone import is_ordinary_mobile_sender
 
 Kind = Literal["marketing", "informative"]
@@ -66,12 +64,9 @@ PERSONALISATION_FIELDS: Final = ("first_name", "last_name")
 #: An empty first name gives "Bonjour, ..." rather than an invented word; callers may pass "client".
 DEFAULT_FIELD_VALUES: Final[Mapping[str, str]] = {"first_name": "", "last_name": ""}
 
-STOP_MENTION_TEMPLATE: Final = "STOP au {short_code}"
 UNSUBSCRIBE_TEMPLATE: Final = "STOP : {url}"
 ADVERTISER_PREFIX_TEMPLATE: Final = "{name} : {text}"
 
-SHORT_CODE_RE: Final = re.compile(r"\d{5}")
-TRANSACTIONAL_PREFIX: Final = "38"
 ALPHANUMERIC_SENDER_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&'_-]{0,9}[A-Za-z0-9.]|[A-Za-z0-9]")
 MAX_NUMERIC_SENDER_DIGITS: Final = 15
 #: French mobile shapes (06/07), caught even where phonenumbers knows no allocated range.
@@ -84,12 +79,6 @@ _GAP: Final = "\x00"
 _GAP_RE: Final = re.compile(r"([ \t]*)\x00(?:[ \t]*\x00)*([ \t]*)")
 # "{first_name}, votre commande..." with no name: the comma that followed it goes too.
 _LEADING_GAP_PUNCT_RE: Final = re.compile(r"(?m)^([ \t]*\x00(?:[ \t]*\x00)*)[ \t]*[,;:][ \t]*")
-# Between the word STOP and the number: a few linking words ("SMS", "au", "to", "numéro")
-# and punctuation. Each repetition must consume a word, so a long run of spaces cannot
-# make the search backtrack exponentially.
-_SEP: Final = r"[\s:.,\-=>]*"
-_MENTION_JOINERS: Final = rf"(?:{_SEP}(?:(?:sms|au|to|at|on|numero|num|no)\b|n°)){{0,4}}{_SEP}"
-_ANY_STOP_NUMBER_RE: Final = re.compile(rf"\bstop\b{_MENTION_JOINERS}((?:\d[ \t]?){{4,}}\d)(?!\d)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +97,6 @@ class ComposedText:
     def additions_made(self) -> bool:
         """Whether the platform added anything to the client's words."""
         return self.advertiser_added or self.mention_added or self.unsubscribe_link_added
-
-
-def _fold(text: str) -> str:
-    # Accent- and case-insensitive comparison: "Café Dupont" is named by "cafe dupont".
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def _tidy_value(value: object) -> str:
@@ -151,50 +134,18 @@ def check_text(text: object) -> tuple[str, ...]:
     return placeholders_in(text)
 
 
-def _literal_words(text: str) -> str:
-    # The client's own words: placeholders become spaces so values never count as a mention.
-    return _fold(PLACEHOLDER_RE.sub(" ", text))
-
-
-#: Stands for a recipient's value: neither a word character nor a space, and refused in
-#: client texts (a control character), so no mention or name can match across it.
-_VALUE_MARK: Final = "\x01"
-
-
 def _client_words(text: str) -> str:
-    # The dispatcher's view of a text (NFC, case-folded), with each placeholder made opaque.
-    return unicodedata.normalize("NFC", PLACEHOLDER_RE.sub(_VALUE_MARK, text)).casefold()
-
-
-def stop_mention(short_code: str) -> str:
-    """Return the opt-out mention for a short code."""
-    return STOP_MENTION_TEMPLATE.format(short_code=short_code)
-
-
-def has_stop_mention(text: str, short_code: str) -> bool:
-    """Tell whether a text carries the mandated ``STOP au <short code>`` in any case or spacing."""
-    digits = r"[ \t]?".join(re.escape(d) for d in short_code)
-    # A placeholder glued to the mention counts as the letter or digit its value may start with.
-    pattern = rf"(?<![\w\x01])stop(?:\s+sms)?\s+au\s+{digits}(?![\d\x01])"
-    return re.search(pattern, _client_words(text)) is not None
-
-
-def names_advertiser(text: str, advertiser_name: str) -> bool:
-    """Tell whether a text already names the advertiser as whole words, ignoring case and spacing."""
-    words = unicodedata.normalize("NFC", advertiser_name).casefold().split()
-    if not words:
-        return False
-    pattern = r"(?<![\w\x01])" + r"\s+".join(re.escape(w) for w in words) + r"(?![\w\x01])"
-    return re.search(pattern, _client_words(text)) is not None
+    # The client's own words, each placeholder made opaque: no value counts as a mention or a name.
+    return PLACEHOLDER_RE.sub(VALUE_MARK, text)
 
 
 def check_short_code(short_code: object) -> str:
     """Return a valid 5-digit short code or raise DomainError."""
-    if not isinstance(short_code, str) or not SHORT_CODE_RE.fullmatch(short_code.strip()):
+    if not isinstance(short_code, str) or not is_short_code(short_code):
         raise DomainError(
             "invalid_short_code", "A marketing SMS to France needs the account's 5-digit short code.", "short_code"
         )
-    return short_code.strip()
+    return normalise_short_code(short_code) or short_code
 
 
 def check_sender(sender: object, *, kind: str, destination_is_french: bool, short_code: str | None = None) -> str:
@@ -204,10 +155,10 @@ def check_sender(sender: object, *, kind: str, destination_is_french: bool, shor
         raise DomainError("sender_required", "A sender is required.", "sender")
     french_marketing = kind == "marketing" and destination_is_french
     # "36 111" or "06.12.34.56.78" is a number written for people: judge the digits.
-    compact = re.sub(r"[\s.\-]", "", value)
-    digits = compact[1:] if compact.startswith("+") else compact
+    written = compact(value)
+    digits = written.removeprefix("+")
     if digits.isdigit() and digits.isascii():
-        value = compact
+        value = written
     else:
         if not ALPHANUMERIC_SENDER_RE.fullmatch(value) or not any(c.isalpha() for c in value):
             raise DomainError(
@@ -231,14 +182,21 @@ def check_sender(sender: object, *, kind: str, destination_is_french: bool, shor
             "Ordinary mobile numbers (06/07) may not send marketing SMS. Use the account's short code.",
             "sender",
         )
-    if not SHORT_CODE_RE.fullmatch(value):
+    if not is_short_code(value):
         raise DomainError(
             "short_code_required", "A marketing SMS to a French number must come from a 5-digit short code.", "sender"
         )
-    if value.startswith(TRANSACTIONAL_PREFIX):
+    short_range = short_code_range(value)
+    if short_range == "transactional":
         raise DomainError(
             "transactional_short_code",
             "38xxx short codes are assigned to transactional traffic; marketing needs a 36xxx short code.",
+            "sender",
+        )
+    if short_range != "marketing":
+        raise DomainError(
+            "not_marketing_short_code",
+            f"{value} is not in the 36xxx range assigned to SMS marketing; marketing needs a 36xxx short code.",
             "sender",
         )
     if short_code is not None and value != short_code:
@@ -322,19 +280,20 @@ def compose(
             raise DomainError(
                 "advertiser_name_required", "A marketing SMS must name the advertiser.", "advertiser_name"
             )
-        add_advertiser = not names_advertiser(text, advertiser)
+        words = _client_words(text)
+        add_advertiser = not names_advertiser(words, advertiser)
         if destination_is_french:
             assert short_code is not None  # checked above
-            add_mention = not has_stop_mention(text, short_code)
-            for named in _ANY_STOP_NUMBER_RE.finditer(_literal_words(text)):
-                digits = re.sub(r"\s", "", named.group(1))
-                if len(digits) == 5 and digits != short_code:
-                    raise DomainError(
-                        "stop_mention_wrong_number",
-                        f"The text tells recipients to reply STOP to {digits}, which is not this account's "
-                        f"short code {short_code}.",
-                        "text",
-                    )
+            problem = stop_mention_problem(words, short_code)
+            add_mention = problem is not None
+            if problem == "stop_mention_wrong_number":
+                digits = next(n for n in stop_numbers_named(words) if len(n) == len(short_code) and n != short_code)
+                raise DomainError(
+                    "stop_mention_wrong_number",
+                    f"The text tells recipients to reply STOP to {digits}, which is not this account's "
+                    f"short code {short_code}.",
+                    "text",
+                )
         else:
             if not unsubscribe_url or not unsubscribe_url.strip():
                 raise DomainError(
@@ -353,7 +312,7 @@ def compose(
     final = ADVERTISER_PREFIX_TEMPLATE.format(name=advertiser, text=body) if add_advertiser else body
     if marketing and destination_is_french and not add_mention:
         assert short_code is not None
-        add_mention = not has_stop_mention(final, short_code)
+        add_mention = stop_mention_problem(final, short_code) is not None
     if add_mention:
         assert short_code is not None
         final = f"{final.rstrip()} {stop_mention(short_code)}"

@@ -1,38 +1,28 @@
 """What a marketing SMS must say and where it must come from: STOP mention, advertiser, sender.
 
-Rules (SPEC.md rules 2 and 3, from reference/001-004):
+Rules (docs/compliance-rules.md; the recognisers and ranges are halte_rules', shared with
+campaign-api so that the two never disagree):
 
 - Every marketing SMS names the advertiser (``missing_advertiser_name``).
-- To a French number (metropolis and overseas, ``PhoneInfo.is_french``) it carries
-  ``STOP au <short code>`` (``missing_stop_mention``), and comes from a numeric 5-digit short
-  code that receives the STOP reply: an alphanumeric sender makes the reply impossible
-  (``alphanumeric_sender``), an ordinary mobile number may not carry marketing
+- To a French number (metropolis and overseas, ``PhoneInfo.is_french``) it carries the STOP
+  mention of the code it is sent from (``missing_stop_mention``; a STOP instruction naming
+  another number is ``stop_mention_wrong_number``), and comes from a 5-digit short code of the
+  marketing range that receives the STOP reply: an alphanumeric sender makes the reply
+  impossible (``alphanumeric_sender``), an ordinary mobile number may not carry marketing
   (``mobile_number_sender``), any other number is no short code (``not_short_code_sender``).
   When the account's short codes are known, the sender must be one of them
-  (``unknown_short_code``), since only those are routed back to the platform. The 38xxx range is
-  assigned to transactional traffic, so marketing from it is refused
-  (``transactional_short_code``).
+  (``unknown_short_code``), since only those are routed back to the platform. 38xxx is
+  assigned to transactional traffic (``transactional_short_code``) and any other range than
+  36xxx is not assigned to marketing (``not_marketing_short_code``).
 - To a number outside France, the platform's unsubscribe link takes the place of the STOP reply:
   the text must contain the link (``missing_unsubscribe_link``); the sender is free there.
-- Informative SMS need none of this; an account in "notification" mode sends only those (the
-  composition in policy.py refuses its marketing).
-
-How the mention is recognised (a decision, documented here): case-insensitive; ``STOP`` as a
-word, optionally followed by ``SMS``, then ``au``, then the short code the message is sent from.
-Any whitespace (including non-breaking spaces) separates the words, and the code may be written
-in groups separated by one space or dot ("Stop au 36 111"). "STOP 36111" without "au" is not
-the mandated wording and is refused; a mention naming another code than the sender is refused
-too, because the reply would not reach the platform.
-
-The advertiser is named when its name appears as a whole word sequence, ignoring case and runs
-of whitespace.
+- Informative SMS need none of this, but they must be informative (``promotional_content``,
+  decided in policy.py); an account in "notification" mode sends only those.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
 from collections.abc import Iterable
 
 from halte_dispatcher.domain.decision import (
@@ -41,37 +31,27 @@ from halte_dispatcher.domain.decision import (
     MISSING_STOP_MENTION,
     MISSING_UNSUBSCRIBE_LINK,
     MOBILE_NUMBER_SENDER,
+    NOT_MARKETING_SHORT_CODE,
     NOT_SHORT_CODE_SENDER,
+    STOP_MENTION_WRONG_NUMBER,
     TRANSACTIONAL_SHORT_CODE,
     UNKNOWN_SHORT_CODE,
 )
+from halte_rules.mention import names_advertiser, stop_mention_problem
+from halte_rules.short_codes import compact, is_short_code, normalise_short_code, short_code_range
 from halte_shared.phone import is_ordinary_mobile_sender
 
-SHORT_CODE_LENGTH = 5
-#: Short-code ranges not assigned to SMS marketing (SPEC.md rule 3: 38xxx is transactional).
-TRANSACTIONAL_PREFIXES = ("38",)
-_SEPARATORS = re.compile(r"[\s.\-()]")
 _FRENCH_MOBILE_SHAPE = re.compile(r"(?:\+33|0033|0)[67]\d{8}")
-
-
-def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()
-
-
-def clean_sender(sender: str) -> str:
-    """Return the sender without the spaces, dots, dashes and brackets people write in numbers."""
-    return _SEPARATORS.sub("", sender.strip())
-
-
-def is_short_code(sender: str) -> bool:
-    """Tell whether a sender is a 5-digit numeric short code."""
-    cleaned = clean_sender(sender)
-    return len(cleaned) == SHORT_CODE_LENGTH and cleaned.isascii() and cleaned.isdigit()
+_RANGE_PROBLEMS = {"transactional": TRANSACTIONAL_SHORT_CODE, "other": NOT_MARKETING_SHORT_CODE}
+_MENTION_PROBLEMS = {
+    "missing_stop_mention": MISSING_STOP_MENTION,
+    "stop_mention_wrong_number": STOP_MENTION_WRONG_NUMBER,
+}
 
 
 def sender_problem(sender: str, *, short_codes: Iterable[str] = ()) -> str | None:
     """Return why a sender may not carry marketing to a French number, or None if it may."""
-    cleaned = clean_sender(sender)
+    cleaned = compact(sender)
     if not cleaned:
         return NOT_SHORT_CODE_SENDER
     digits = cleaned.removeprefix("+")
@@ -82,34 +62,10 @@ def sender_problem(sender: str, *, short_codes: Iterable[str] = ()) -> str | Non
         return MOBILE_NUMBER_SENDER
     if not is_short_code(cleaned):
         return NOT_SHORT_CODE_SENDER
-    known = {clean_sender(code) for code in short_codes}
-    if known and cleaned not in known:
+    known = {normalise_short_code(code) for code in short_codes}
+    if known and digits not in known:
         return UNKNOWN_SHORT_CODE
-    if cleaned.startswith(TRANSACTIONAL_PREFIXES):
-        return TRANSACTIONAL_SHORT_CODE
-    return None
-
-
-@functools.lru_cache(maxsize=1024)  # every recipient of a campaign checks the same short code
-def _stop_pattern(short_code: str) -> re.Pattern[str]:
-    digits = clean_sender(short_code)
-    # One optional space or dot between digits: "36111", "36 111", "36.111".
-    code = r"[\s.]?".join(re.escape(digit) for digit in digits)
-    return re.compile(rf"(?<!\w)stop(?:\s+sms)?\s+au\s+{code}(?!\d)", re.IGNORECASE)
-
-
-def has_stop_mention(text: str, *, short_code: str) -> bool:
-    """Tell whether the text carries ``STOP au <short_code>``."""
-    return bool(_stop_pattern(short_code).search(unicodedata.normalize("NFC", text)))
-
-
-def names_advertiser(text: str, *, advertiser_name: str | None) -> bool:
-    """Tell whether the text names the advertiser as a whole word sequence."""
-    words = _normalise(advertiser_name or "").split()
-    if not words:
-        return False
-    pattern = r"\s+".join(re.escape(word) for word in words)
-    return bool(re.search(rf"(?<!\w){pattern}(?!\w)", _normalise(text)))
+    return _RANGE_PROBLEMS.get(short_code_range(digits))
 
 
 def has_unsubscribe_link(text: str, *, unsubscribe_url: str | None) -> bool:
@@ -133,11 +89,12 @@ def text_problem(
         # The mention must name the code the reply goes to: the sender, or (sender unknown,
         # e.g. a preview) one of the account's short codes.
         codes = [sender] if sender else list(short_codes)
-        if not any(has_stop_mention(text, short_code=code) for code in codes):
-            return MISSING_STOP_MENTION
+        problems = [stop_mention_problem(text, code) for code in codes]
+        if None not in problems:
+            return _MENTION_PROBLEMS[problems[0]] if problems and problems[0] else MISSING_STOP_MENTION
     elif not has_unsubscribe_link(text, unsubscribe_url=unsubscribe_url):
         return MISSING_UNSUBSCRIBE_LINK
-    if not names_advertiser(text, advertiser_name=advertiser_name):
+    if not names_advertiser(text, advertiser_name):
         return MISSING_ADVERTISER_NAME
     return None
 

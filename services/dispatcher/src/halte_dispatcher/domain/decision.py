@@ -34,6 +34,10 @@ MOBILE_NUMBER_SENDER = "mobile_number_sender"
 NOT_SHORT_CODE_SENDER = "not_short_code_sender"
 UNKNOWN_SHORT_CODE = "unknown_short_code"
 TRANSACTIONAL_SHORT_CODE = "transactional_short_code"
+NOT_MARKETING_SHORT_CODE = "not_marketing_short_code"
+STOP_MENTION_WRONG_NUMBER = "stop_mention_wrong_number"
+# An informative message whose text is promotional (halte_rules.promotional).
+PROMOTIONAL_CONTENT = "promotional_content"
 MISSING_STOP_MENTION = "missing_stop_mention"
 MISSING_ADVERTISER_NAME = "missing_advertiser_name"
 MISSING_UNSUBSCRIBE_LINK = "missing_unsubscribe_link"
@@ -59,6 +63,9 @@ REFUSE_REASONS = frozenset(
         NOT_SHORT_CODE_SENDER,
         UNKNOWN_SHORT_CODE,
         TRANSACTIONAL_SHORT_CODE,
+        NOT_MARKETING_SHORT_CODE,
+        STOP_MENTION_WRONG_NUMBER,
+        PROMOTIONAL_CONTENT,
         MISSING_STOP_MENTION,
         MISSING_ADVERTISER_NAME,
         MISSING_UNSUBSCRIBE_LINK,

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from halte_inbound.domain.keywords import Classification, classify
+from halte_rules.short_codes import normalise_short_code as normalise_written_code
 from halte_shared.phone import InvalidPhoneNumber, normalize
 
 UnroutableReason = Literal["invalid_sender", "short_code_not_served", "unknown_short_code"]
 
 _E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
-_DIGITS_AND_PLUS: Final = re.compile(r"^\+?[\d\s().-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +70,8 @@ class ReplyPlan:
 
 
 def normalise_short_code(raw: str) -> str:
-    """Return a short code without spaces or a leading '+' ("36 111" -> "36111"); senders stay as written."""
-    text = (raw or "").strip()
-    if _DIGITS_AND_PLUS.match(text):
-        return re.sub(r"[^\d]", "", text)
-    return text
+    """Return a short code as digits ("36 111", "+36111" -> "36111"); alphanumeric senders stay as written."""
+    return normalise_written_code(raw) or (raw or "").strip()
 
 
 def sender_e164(raw: str, *, default_region: str) -> str | None:

@@ -23,6 +23,7 @@ import phonenumbers
 from phonenumbers import PhoneMetadata
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
+from halte_rules.short_codes import normalise_short_code as normalise_written_code
 from halte_shared.phone import InvalidPhoneNumber, normalize
 from halte_suppression.domain.limits import MAX_PHONE_TEXT, clip
 
@@ -143,10 +144,9 @@ def normalize_many(texts: Iterable[str]) -> tuple[list[str], list[tuple[str, str
 
 def normalize_short_code(raw: str | None) -> str | None:
     """Return a short code as digits only, or None when it is not one (e.g. an alphanumeric sender)."""
-    if raw is None:
-        return None
-    digits = "".join(raw.split())
-    return digits if digits.isdigit() and 3 <= len(digits) <= 8 else None
+    # Carriers report codes of 3 to 8 digits; the way they are written is halte_rules'.
+    digits = normalise_written_code(raw)
+    return digits if digits is not None and 3 <= len(digits) <= 8 else None
 
 
 def masked(phone: str) -> str:
