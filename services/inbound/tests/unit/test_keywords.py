@@ -45,7 +45,6 @@ STOP_CASES = [
     "STOOOOOOP",
     "stopppp",
     "sssstop",
-    "Stopp",
     "STOPSTOPSTOP",
     "stop stop stop",
     # The legal mention copied back, with or without the short code.
@@ -73,6 +72,10 @@ STOP_CASES = [
     "stopsvp",
     "svpstop",
     "stopmerci",
+    # Inflections glued to a tail or politeness are typed as a keyword.
+    "stoppedsms",
+    "svpstops",
+    "STOPPINGSMS",
     # Politeness around it.
     "Stop svp",
     "Stop svp merci",
@@ -119,10 +122,10 @@ STOP_CASES = [
     "stopez",
     "Stoppé",
     "stoppe",
-    "stopped",
-    "stopping",
-    "stops",
     "Stoppez tout",
+    "stoppen",
+    "Je vais stoppez",
+    "le bus stoppe ici",
     # Ambiguous cases from the decision table: lean to opt-out.
     "ne pas stop",
     "pas stop",
@@ -335,6 +338,57 @@ STOP_ALONE_CASES = [
     "stpo svp",
 ]
 
+# English inflections of STOP and the German "stopp", said as an order: alone, first, or before an opt-out object.
+INFLECTED_STOP_CASES = [
+    # The whole reply, give or take politeness and the short code.
+    "stops",
+    "Stops.",
+    "stopped",
+    "Stopped!",
+    "STOPPED",
+    "stopping",
+    "Stopping...",
+    "Stopp",
+    "STOPP!",
+    "stoped",
+    "stoping",
+    "stopps",
+    "ＳＴＯＰＰＥＤ",
+    "Stopped svp",
+    "ok stopped",
+    "merci, stopping",
+    "stops 36111",
+    "stopped 🙏",
+    # First word of the reply.
+    "Stopped! no more",
+    "Stopping these texts please",
+    "stopped sending me these?",
+    "Stopping now thank you",
+    "Stopp Werbung",
+    "Bonjour, stopping these",
+    "36111 stopped",
+    "Hi, stopped by the shop yesterday",
+    # Followed by an opt-out object, past two determiners at most.
+    "stops sms",
+    "stopped les sms",
+    "stopping all your texts",
+    "stopp pub",
+    "you never stopped the promos",
+    "I want you stopping your ads",
+    "so, why not stopping vos publicités ?",
+    "ok for me, stops au 36111",
+    "I am stopped sms",
+    # Keywords only: STOP wins over every other class.
+    "START stopped",
+    "help stops",
+    "contact stopping",
+    "stopped unstop",
+    # German politeness and "sms" are fillers.
+    "Bitte Stopp",
+    "SMS stopp",
+    "danke, stopp",
+]
+
 OPTIN_CASES = [
     "START",
     "start",
@@ -527,6 +581,23 @@ OTHER_CASES = [
     "Merci pour l'info, à bientôt",
     "Je confirme",
     "Bien reçu",
+    # English inflections and the German "stopp" inside a sentence, without an opt-out object after them.
+    "the bus stops here",
+    "The bus stops here.",
+    "my order stopped arriving",
+    "my parcel stopped at the depot",
+    "it keeps stopping",
+    "it stops all the time",
+    "he stooped down",
+    "the app stopped sending texts",
+    "my phone stopped sending messages",
+    "Not interested. Stopped.",
+    "Werbung stopp",
+    "Thanks for stopping by",
+    "I stopped smoking",
+    "the rain stopped, see you tomorrow",
+    "the bus stopp here",
+    "the bus stops 12",
 ]
 
 
@@ -537,6 +608,11 @@ def test_opt_out_replies_classify_stop(text: str) -> None:
 
 @pytest.mark.parametrize("text", STOP_ALONE_CASES)
 def test_everyday_opt_out_keywords_alone_classify_stop(text: str) -> None:
+    assert classify(text) == "stop"
+
+
+@pytest.mark.parametrize("text", INFLECTED_STOP_CASES)
+def test_inflected_stop_said_as_an_order_classifies_stop(text: str) -> None:
     assert classify(text) == "stop"
 
 
@@ -561,7 +637,7 @@ def test_everything_else_classifies_other(text: str) -> None:
 
 
 def test_corpus_is_large_and_unambiguous() -> None:
-    corpora = [STOP_CASES, STOP_ALONE_CASES, OPTIN_CASES, CONTACT_CASES, HELP_CASES, OTHER_CASES]
+    corpora = [STOP_CASES, STOP_ALONE_CASES, INFLECTED_STOP_CASES, OPTIN_CASES, CONTACT_CASES, HELP_CASES, OTHER_CASES]
     every = [text for corpus in corpora for text in corpus]
     assert len(every) >= 250
     assert len(every) == len(set(every)), "a reply listed twice would hide a contradiction"
@@ -590,6 +666,9 @@ def test_none_is_other() -> None:
         ("cancel", ["", "36111"], "stop"),
         ("STOP 612", ["612"], "stop"),
         ("stop", ["stop"], "stop"),
+        ("the bus stops 612", ["612"], "stop"),
+        ("the bus stops 612", [], "other"),
+        ("the bus stops 36 111", [], "stop"),
     ],
 )
 def test_short_codes_are_ignored_around_keywords(text: str, short_codes: list[str], expected: str) -> None:
@@ -748,3 +827,68 @@ _NEUTRAL_WORDS = ["my", "order", "the", "rendez-vous", "appointment", "movie", "
 def test_everyday_keywords_inside_sentences_stay_other(keyword: str, words: list[str], keyword_first: bool) -> None:
     parts = [keyword, *words] if keyword_first else [*words, keyword]
     assert classify(" ".join(parts)) == "other"
+
+
+_INFLECTED_FORMS = ["stops", "stopped", "stopping", "stopp", "stoped", "stoping", "stoppped", "stooopping"]
+_any_case_inflected = st.sampled_from(_INFLECTED_FORMS).flatmap(
+    lambda word: st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+        lambda upper: "".join(c.upper() if u else c for c, u in zip(word, upper, strict=True))
+    )
+)
+_NARRATION_WORDS = [
+    "the",
+    "bus",
+    "my",
+    "order",
+    "parcel",
+    "it",
+    "keeps",
+    "here",
+    "at",
+    "depot",
+    "la",
+    "commande",
+    "again",
+]
+_OPT_OUT_OBJECTS = ["sms", "SMS", "texts", "messages", "pub", "publicités", "promos", "ads", "spam", "textos"]
+
+
+@settings(max_examples=300)
+@given(
+    greeting=st.lists(st.sampled_from(_POLITENESS), max_size=2),
+    form=_any_case_inflected,
+    after=_separator,
+    suffix=_realistic,
+)
+@example(greeting=[], form="Stopped", after="! ", suffix="the bus stops here")
+@example(greeting=["bonjour"], form="stopping", after=" ", suffix="these texts please")
+def test_reply_led_by_an_inflected_stop_classifies_stop(
+    greeting: list[str], form: str, after: str, suffix: str
+) -> None:
+    assert classify(" ".join([*greeting, form]) + after + suffix) == "stop"
+
+
+@settings(max_examples=300)
+@given(
+    before=st.lists(st.sampled_from(_NARRATION_WORDS), min_size=1, max_size=4),
+    form=_any_case_inflected,
+    after=st.lists(st.sampled_from(_NARRATION_WORDS), max_size=4),
+)
+@example(before=["the", "bus"], form="stops", after=["here"])
+@example(before=["it", "keeps"], form="stopping", after=[])
+def test_inflected_stop_inside_a_sentence_stays_other(before: list[str], form: str, after: list[str]) -> None:
+    assert classify(" ".join([*before, form, *after])) == "other"
+
+
+@settings(max_examples=300)
+@given(
+    before=st.lists(st.sampled_from(_NARRATION_WORDS), max_size=4),
+    form=_any_case_inflected,
+    determiners=st.lists(st.sampled_from(["the", "these", "your", "all", "les", "vos", "ces", "de"]), max_size=2),
+    opt_out_object=st.sampled_from(_OPT_OUT_OBJECTS),
+)
+@example(before=["my", "order"], form="stopped", determiners=["les"], opt_out_object="sms")
+def test_inflected_stop_before_an_opt_out_object_classifies_stop(
+    before: list[str], form: str, determiners: list[str], opt_out_object: str
+) -> None:
+    assert classify(" ".join([*before, form, *determiners, opt_out_object])) == "stop"

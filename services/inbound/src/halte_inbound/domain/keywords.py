@@ -22,18 +22,25 @@ How a reply is read:
    letters that look like Latin ones mapped to them, everything that is not a letter or a
    digit (punctuation, NBSP, emoji, newlines) turned into a space, spaces collapsed.
 2. ``stop`` if the reply *contains*, anywhere, a word of a family whose only sense is
-   opting out: STOP (with its verb forms and glued tails, e.g. "STOPSMS", "stop36111",
-   "stoppez"), ARRET/ARRÊT (arrête, arrêtez, arrêter), désabonner (désabonnez, désabonnement),
-   désinscrire (désinscription), UNSUBSCRIBE, OPTOUT/OPT-OUT, STOPALL; or the same word
-   spelled as single letters ("S T O P"); or an opt-out phrase ("plus de sms",
-   "ne m'envoyez plus", "remove me", "no more texts", ...); or the STOP road sign emoji.
+   opting out: STOP (elongated, repeated, with glued tails, e.g. "Stooop", "STOPSMS",
+   "stop36111", and the French verb "stopper": "stoppez", "stoppé"), ARRET/ARRÊT (arrête,
+   arrêtez, arrêter), désabonner (désabonnez, désabonnement), désinscrire (désinscription),
+   UNSUBSCRIBE, OPTOUT/OPT-OUT, STOPALL; or the same word spelled as single letters
+   ("S T O P"); or an opt-out phrase ("plus de sms", "ne m'envoyez plus", "remove me",
+   "no more texts", ...); or the STOP road sign emoji.
 3. Otherwise the reply is reduced to its *core*: politeness words (merci, svp, stp, please,
    thanks, bonjour, ok, ...), "me"/"moi", "sms", "au", "all"/"tout", the short code (any
    5-digit number, or any of ``short_codes``) are dropped. Everyday words that platforms
    honour as opt-outs only on their own (CANCEL, END, QUIT, REVOKE, REMOVE, and their French
    counterparts ANNULER, FIN, plus HALT/HALTE) give ``stop`` only when the core is made of
    keywords alone. "cancel my appointment" stays ``other``.
-4. ``optin`` when the core is START/UNSTOP only; ``contact`` when the core is CONTACT (with
+4. English inflections of STOP ("stops", "stopped", "stopping") and the German "stopp" are
+   also the verb of everyday sentences ("the bus stops here"), so they give ``stop`` only when
+   said as an order: the core is made of keywords and such forms alone, or the form is the
+   core's first word (a greeting or the short code before it does not count), or an opt-out
+   object follows it, past two determiners at most ("stopped les sms", "stopping all your
+   texts", "stops 36111"). Inside a sentence otherwise they are ``other``.
+5. ``optin`` when the core is START/UNSTOP only; ``contact`` when the core is CONTACT (with
    HELP words at most); ``help`` when the core is HELP/AIDE/INFO only; else ``other``.
    A CONTACT request is answered with an SMS the account pays for (SPEC: notifier), so
    sentences that merely mention these words are left for a human (the raw text is kept as
@@ -50,7 +57,31 @@ Reply                                           Class    Why
 "STOPSMS", "stop36111", "stop2", "36111STOP"    stop     glued tails/digits are the same word typed in a hurry
 "STOPALL", "stop all"                           stop     platform keyword; STOP is there anyway
 "STOPPER", "stoppez", "stopez", "stoppé"        stop     French verb "stopper" (and its misspelling)
-"Stopp", "stopped", "stopping"                  stop     German spelling, English inflections
+"le bus stoppe ici", "Je vais stoppez"          stop     French forms count anywhere, unlike English ones: a
+                                                         reply to an ad does not narrate with them
+"stoppen"                                       stop     German infinitive: no English or French sentence uses
+                                                         it, so it counts anywhere like the French forms
+"stops", "Stopped!", "stopping", "Stopp"        stop     English inflections, German spelling: the whole reply
+"Stopped! no more", "Stopping these texts       stop     first word of the reply: an order, not a narration
+please", "stopped sending me these?"
+"Bonjour, stopping these", "36111 stopped"      stop     a greeting or the short code is not a first word
+"Hi, stopped by the shop yesterday"             stop     same; a visit told this way costs one SMS
+"stops sms", "stopped les sms", "stopping       stop     followed by an opt-out object (those of "plus de",
+all your texts", "stops 36111", "stopp pub"              "no more", or the short code), past two determiners
+"START stopped", "help stops"                   stop     keywords only; STOP wins over every other class
+"Bitte Stopp", "SMS stopp"                      stop     German politeness and "sms" are fillers: it is alone
+"stoppedsms", "svpstops"                        stop     glued to a tail or politeness: typed as a keyword
+"stopppp"                                       stop     three "p"s or more elongate STOP; "pp" is the German
+                                                         form
+"the bus stops here", "my order stopped         other    the verb of a sentence, nothing to opt out of
+arriving", "my parcel stopped at the depot"
+"it keeps stopping", "he stooped down"          other    same ("stooped" reads as an elongated "stopped")
+"the app stopped sending texts"                 other    the object must follow the form itself: a phone that
+                                                         "stopped sending messages" is a complaint
+"Not interested. Stopped."                      other    only the reply's first word leads; a form closing a
+                                                         sentence reads like "it keeps stopping"
+"Werbung stopp"                                 other    German sentences are not parsed; "Stopp Werbung"
+                                                         leads
 "stopover", "stopwatch", "stoplight"            other    a different English word, not a form of STOP
 "nonstop", "backstop"                           other    letters glued before STOP make another word
 "UNSTOP"                                        optin    re-subscription keyword (SPEC rule 5)
@@ -201,12 +232,13 @@ def tokens(normalised: str) -> list[str]:
     return _TOKEN.findall(normalised)
 
 
-# Words that mean "opt me out" wherever they stand in the reply (see the decision table).
+# Words that mean "opt me out" wherever they stand in the reply (see the decision table), except
+# the forms _INFLECTED_STOP picks out.
 _OPT_OUT_WORD: Final = re.compile(
     r"""
     (?:svp|stp|merci|pls|please|sms|pub)?          # glued politeness before STOP: "svpstop"
     (?:s+t+o+p+)+                                  # STOP, elongated or repeated: "stooop", "STOPSTOP"
-    (?:e|es|ez|er|ons|en|ed|ing|s)?                # stoppez, stopper, stopez, stopped, stopping, stops
+    (?:e|es|ez|er|ons|en|ed|ing|s)?                # stoppez, stopper, stopez, stoppen, stopped, stopping, stops
     (?:sms|pubs?|all|svp|stp|merci|please|pls)?    # glued tails: "STOPSMS", "stoppub", "STOPALL"
     | a+r+e+t+(?:e|es|ez|er|ons|s)?                # arret, arrete(s/z/r), arretons, and "aret"
     | de?s+abo(?:n+[a-z]*)?                        # desabonner, desabonnez, desabonnement, desabo
@@ -218,16 +250,36 @@ _OPT_OUT_WORD: Final = re.compile(
     re.VERBOSE,
 )
 
+# English inflections of STOP and the German "stopp" are also the verb of everyday sentences ("the bus
+# stops here", "my order stopped arriving"): opting out on them costs a confirmation SMS and erases a
+# contact who asked for nothing, so they count only when said as an order. Three "p"s or more are an
+# elongated STOP ("stopppp"), not the German spelling. Glued to something else ("stoppedsms",
+# "svpstops") they are typed as a keyword, which no sentence does, and _OPT_OUT_WORD keeps them.
+_INFLECTED_STOP: Final = re.compile(r"s+t+o+(?:p+(?:ed|ing|s)|pp)")
+
+# What "plus de ..." and "no more ..." refuse; after an inflected STOP they make it an order.
+_FR_OBJECTS: Final = (
+    r"sms|messages?|pubs?|publicites?|textos?|promos?|promotions?|spams?|notifications?|offres?|envois?"
+)
+_EN_OBJECTS: Final = r"sms|texts?|messages?|spam|ads?|promos?|marketing"
+_OPT_OUT_OBJECT: Final = re.compile(rf"{_FR_OBJECTS}|{_EN_OBJECTS}")
+# Words allowed between an inflected STOP and its object: "stopping all your texts", "stops les sms",
+# "stopped au 36111". Two at most, so that a sentence cannot wander to a far-away "messages".
+_DETERMINERS: Final = frozenset(
+    {"the", "these", "those", "this", "that", "your", "ur", "my", "all", "any", "au"}
+    | {"les", "des", "ces", "vos", "mes", "tes", "de", "d", "du", "tous", "toutes", "tout"}
+)
+_MAX_DETERMINERS: Final = 2
+
 _OPT_OUT_PHRASE: Final = re.compile(
-    r"""
-    \bplus\ d(?:e)?\ (?:sms|messages?|pubs?|publicites?|textos?|promos?|promotions?|spams?
-        |notifications?|offres?|envois?)\b
+    rf"""
+    \bplus\ d(?:e)?\ (?:{_FR_OBJECTS})\b
     | \bpas\ de\ (?:sms|pubs?|publicites?|spams?|textos?|promos?)\b
     | \bne?\ (?:plus\ )?(?:m\ |me\ |nous\ )?(?:envoy|ecri|contact|sollicit|spam|harcel|derang)[a-z]*
         \ (?:plus|jamais|pas)\b
     | \bne\ plus\ (?:m\ |me\ |nous\ )?(?:recevoir|envoyer|contacter|ecrire|etre)\b
     | \bne?\ (?:veux|veut|voulons|voulez|souhaite|souhaitons|desire|desirons)\ (?:plus|pas\ recevoir)\b
-    | \bno\ more\ (?:sms|texts?|messages?|spam|ads?|promos?|marketing)\b
+    | \bno\ more\ (?:{_EN_OBJECTS})\b
     | \b(?:don\ t|dont|do\ not|never)\ (?:text|message|sms|send|contact|spam|email|write|call)\b
     | \b(?:remove|delete|erase)\ (?:me|my\ (?:number|phone|mobile|details|data))\b
     | \btake\ me\ off\b
@@ -287,6 +339,8 @@ _FILLERS: Final = frozenset(
         "now",
         "maintenant",
         "asap",
+        "bitte",  # German politeness: "Bitte stopp" must read like "Stopp"
+        "danke",
     }
 )
 _FILLER_PHRASES: Final = re.compile(r"\bs il (?:vous|te) plait\b|\bthank you\b|\bmerci beaucoup\b")
@@ -314,11 +368,16 @@ def _spelled_out(words: list[str]) -> Iterable[str]:
         run = []
 
 
+def _is_inflected_stop(word: str) -> bool:
+    """Tell whether a word is an English inflection of STOP or the German "stopp" (not the bare word)."""
+    return _INFLECTED_STOP.fullmatch(word) is not None
+
+
 def _says_stop(raw: str, words: list[str]) -> bool:
     """Tell whether the reply holds an opt-out word, spelled-out word, phrase or sign anywhere."""
     if _STOP_EMOJI in raw:
         return True
-    if any(_OPT_OUT_WORD.fullmatch(word) for word in words):
+    if any(_OPT_OUT_WORD.fullmatch(word) and not _is_inflected_stop(word) for word in words):
         return True
     if any(_OPT_OUT_WORD.fullmatch(letters) for letters in _spelled_out(words)):
         return True
@@ -356,13 +415,40 @@ def _core(words: list[str], short_codes: frozenset[str]) -> list[str]:
     return core
 
 
+def _object_follows(words: list[str], start: int, short_codes: frozenset[str]) -> bool:
+    """Tell whether words[start:] opens on an opt-out object or the short code, past two determiners at most."""
+    end = min(start + _MAX_DETERMINERS, len(words))
+    while start < end and words[start] in _DETERMINERS:
+        start += 1
+    if start == len(words):
+        return False
+    if _OPT_OUT_OBJECT.fullmatch(words[start]):
+        return True
+    end = start
+    while end < len(words) and words[end].isdigit():
+        end += 1
+    return end > start and _is_short_code(words[start:end], short_codes)
+
+
+def _orders_stop(words: list[str], core: list[str], short_codes: frozenset[str]) -> bool:
+    """Tell whether an inflected STOP is said as an order: alone, first, or followed by its object."""
+    if any(_is_inflected_stop(word) for word in core) and (
+        _is_inflected_stop(core[0]) or all(word in _KEYWORDS or _is_inflected_stop(word) for word in core)
+    ):
+        return True
+    return any(_is_inflected_stop(word) and _object_follows(words, i + 1, short_codes) for i, word in enumerate(words))
+
+
 def classify(text: str | None, *, short_codes: Collection[str] = ()) -> Classification:
     """Classify an SMS reply as stop, optin, contact, help or other (see the module's decision table)."""
     raw = text or ""
     words = tokens(normalise(raw))
     if _says_stop(raw, words):
         return "stop"
-    core = _core(words, _short_code_forms(short_codes))
+    codes = _short_code_forms(short_codes)
+    core = _core(words, codes)
+    if _orders_stop(words, core, codes):
+        return "stop"
     if not core or not all(word in _KEYWORDS for word in core):
         return "other"
     kinds = set(core)
