@@ -65,7 +65,13 @@ async def write_events(sessions, count: int) -> list[str]:
     return ids
 
 
-async def read_topic(settings: HalteSettings, topic: str, *, expect: int, timeout: float = 20.0) -> list[bytes]:
+async def read_topic(settings: HalteSettings, topic: str, *, expect: int, timeout: float = 60.0) -> list[bytes]:
+    """Read a topic from its start until ``expect`` records came (or the timeout), then a moment more.
+
+    When fewer came, the assertion tells a slow read (a busy machine) from records the broker
+    does not have, by the high watermarks its fetches reported. (The embedded broker's
+    ListOffsets answers the last batch's base offset + 1, so end_offsets() cannot tell.)
+    """
     consumer = AIOKafkaConsumer(
         settings.topic(topic),
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -75,16 +81,21 @@ async def read_topic(settings: HalteSettings, topic: str, *, expect: int, timeou
     await consumer.start()
     values: list[bytes] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(values) < expect and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for records in batch.values():
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(values) < expect and loop.time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
                 values.extend(r.value for r in records)
         # Linger a moment so a duplicate that would break the assertion has time to show.
         for records in (await consumer.getmany(timeout_ms=500)).values():
             values.extend(r.value for r in records)
+        held = sum(consumer.highwater(tp) or 0 for tp in consumer.assignment())
     finally:
         await consumer.stop()
+    assert len(values) >= expect, (
+        f"read {len(values)} records of {topic} in {timeout} s, {expect} expected; "
+        f"the broker's high watermarks add up to {held}"
+    )
     return values
 
 
