@@ -163,10 +163,17 @@ def test_alsace_moselle_good_friday_and_26_december(postal_code: str, day: date)
         assert is_allowed(at_local(day, time(10), "Europe/Paris"), calendar=elsewhere, window=STRICT) == expected
 
 
-def test_alsace_postal_code_does_not_apply_to_an_overseas_number() -> None:
+def test_an_alsace_postal_code_with_an_overseas_number_applies_both_calendars() -> None:
+    # Formerly the number alone decided (Réunion); now the postal code's Alsace calendar applies too.
     calendar = calendar_of(REUNION, "67000")
-    assert calendar.subdivision == "974"
-    assert is_allowed(at_local(date(2026, 4, 3), time(10), "Indian/Reunion"), calendar=calendar, window=STRICT) is None
+    assert [(one.time_zone, one.subdivision) for one in calendar.calendars] == [
+        ("Europe/Paris", "6AE"),
+        ("Indian/Reunion", "974"),
+    ]
+    # Good Friday 2026, 10:00 in Réunion = 08:00 in Strasbourg: an Alsace-Moselle holiday.
+    good_friday = at_local(date(2026, 4, 3), time(10), "Indian/Reunion")
+    assert is_allowed(good_friday, calendar=calendar, window=STRICT) == "public_holiday"
+    assert is_allowed(good_friday, calendar=calendar_of(REUNION), window=STRICT) is None
 
 
 def test_christmas_in_strasbourg_reopens_after_the_weekend() -> None:
@@ -186,7 +193,9 @@ def test_christmas_in_strasbourg_reopens_after_the_weekend() -> None:
         (PARIS, "57000", "Europe/Paris", "57"),
         (PARIS, "67000", "Europe/Paris", "6AE"),
         (PARIS, "68000", "Europe/Paris", "6AE"),
-        (PARIS, "97400", "Europe/Paris", None),  # the number decides the territory
+        # The postal code names where the person lives; the number's calendar applies too
+        # (test_hours_postal.py). Formerly the number alone decided: Europe/Paris.
+        (PARIS, "97400", "Indian/Reunion", "974"),
         (GUADELOUPE, None, "America/Guadeloupe", "971"),
         (GUADELOUPE, "97150", "America/Marigot", "MF"),
         (GUADELOUPE, "97133", "America/St_Barthelemy", "BL"),
@@ -203,13 +212,13 @@ def test_christmas_in_strasbourg_reopens_after_the_weekend() -> None:
 def test_recipient_calendar_picks_zone_and_subdivision(
     phone: str, postal_code: str | None, zone: str, subdivision: str | None
 ) -> None:
-    calendar = calendar_of(phone, postal_code)
-    assert (calendar.time_zone, calendar.country, calendar.subdivision) == (zone, "FR", subdivision)
+    home = calendar_of(phone, postal_code).home
+    assert (home.time_zone, home.country, home.subdivision) == (zone, "FR", subdivision)
 
 
 def test_foreign_number_uses_its_country_calendar_and_zone() -> None:
     calendar = calendar_of(LONDON)
-    assert (calendar.time_zone, calendar.country) == ("Europe/London", "GB")
+    assert (calendar.time_zone, calendar.home.country) == ("Europe/London", "GB")
     boxing_day = at_local(date(2028, 12, 26), time(10), "Europe/London")
     assert is_allowed(boxing_day, calendar=calendar, window=STRICT) == "public_holiday"
     assert is_allowed(at_local(date(2026, 7, 14), time(10), "Europe/London"), calendar=calendar, window=STRICT) is None
@@ -219,7 +228,7 @@ def test_unsupported_country_has_no_holidays_but_keeps_sundays_and_hours() -> No
     # "001" is phonenumbers' region for non-geographic numbers; holidays has no such country.
     info = PhoneInfo(e164="+80012345678", region="001", number_type="mobile", time_zone="UTC", is_french=False)
     calendar = recipient_calendar(phone_info=info)
-    assert (calendar.time_zone, len(calendar.public_holidays)) == ("UTC", 0)
+    assert (calendar.time_zone, len(calendar.home.public_holidays)) == ("UTC", 0)
     christmas = at_local(date(2026, 12, 25), time(10), "UTC")
     assert is_allowed(christmas, calendar=calendar, window=STRICT) is None
     assert is_allowed(at_local(date(2026, 12, 27), time(10), "UTC"), calendar=calendar, window=STRICT) == "sunday"

@@ -10,6 +10,7 @@ import pytest
 from halte_rules.hours import (
     HoursConfigError,
     RecipientCalendar,
+    RecipientCalendars,
     Window,
     earliest_instant_at,
     get_profile,
@@ -32,7 +33,7 @@ PROFILE_CLOSING = {"strict": time(20, 0), "af2m-2024": time(22, 0), "af2m-2026":
 TUESDAY = date(2026, 6, 16)  # an ordinary working day in all four territories
 
 
-def calendar_of(phone: str, postal_code: str | None = None) -> RecipientCalendar:
+def calendar_of(phone: str, postal_code: str | None = None) -> RecipientCalendars:
     return recipient_calendar(phone_info=describe(phone), postal_code=postal_code)
 
 
