@@ -49,7 +49,11 @@ OUTCOME_STYLE = {"sent": "green", "delivered": "green", "held": "yellow", "hold"
 REASONS = {
     "ok": "inside the recipient's window, consent valid",
     "no_consent": "no marketing consent on record",
-    "consent_expired": "last purchase more than 3 years ago (CNIL)",
+    "customer_consent_expired": "last purchase more than 3 years ago (CNIL)",
+    "customer_category_not_bought": "the campaign is not about what this customer bought",
+    "b2b_profession_not_concerned": "the campaign does not concern this professional's trade",
+    "opt_in_terms_only": "accepting terms of use is not consent",
+    "non_commercial_not_allowed": "only accounts the operator flags non-commercial may use that basis",
     "suppressed": "the number said STOP to this account",
     "outside_hours": "outside 08:00-20:00 in the recipient's time zone",
     "sunday": "no marketing on Sundays",
@@ -242,7 +246,14 @@ def run() -> None:
         "campaign-api",
         "/v1/campaigns",
         token=key,
-        json={"name": "Galettes", "kind": "marketing", "text": sc.CAMPAIGN_TEXT, "audience": {"tags": ["galettes"]}},
+        json={
+            "name": "Galettes",
+            "kind": "marketing",
+            "text": sc.CAMPAIGN_TEXT,
+            "audience": {"tags": ["galettes"]},
+            "category": sc.CAMPAIGN_CATEGORY,
+            "professions": list(sc.CAMPAIGN_PROFESSIONS),
+        },
     )
     campaign_id = str(campaign["id"])
     preview = call("GET", "campaign-api", f"/v1/campaigns/{campaign_id}/preview", token=key)

@@ -392,8 +392,13 @@ class Api:
         assert view["status"] == "completed", f"the import failed: {view}"
         return view
 
-    def create_campaign(self, *, name: str, text: str, audience: dict[str, Any], kind: str = "marketing") -> str:
-        body = self.ok("POST", "/v1/campaigns", json={"name": name, "kind": kind, "text": text, "audience": audience})
+    def create_campaign(
+        self, *, name: str, text: str, audience: dict[str, Any], kind: str = "marketing", **concerns: Any
+    ) -> str:
+        """Create a draft; ``concerns`` may give its ``category`` and ``professions`` (consent rule)."""
+        body = self.ok(
+            "POST", "/v1/campaigns", json={"name": name, "kind": kind, "text": text, "audience": audience, **concerns}
+        )
         return str(body["id"])
 
     def recipients(self, campaign_id: str) -> list[dict[str, Any]]:

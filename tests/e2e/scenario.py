@@ -21,6 +21,9 @@ SHORT_CODE = "36111"
 ADVERTISER = "Boulangerie Halte"
 CONTACT_INFO = "boulangerie-halte.fr ou 01 23 45 67 89"
 CAMPAIGN_TEXT = "Boulangerie Halte : -20 % sur les galettes ce week-end avec le code GALETTE."
+#: What the campaign concerns: customers who bought pastries, and restaurant owners (b2b).
+CAMPAIGN_CATEGORY = "pâtisserie"
+CAMPAIGN_PROFESSIONS = ("restaurateur", "traiteur")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +87,19 @@ def import_rows(launch: datetime) -> list[dict[str, object]]:
     wording = "J'accepte de recevoir les offres de la Boulangerie Halte par SMS."
     rows: dict[str, dict[str, object]] = {
         "opt_in": {"consent": consent("opt_in", wording=wording)},
-        "recent_customer": {"consent": consent("customer", last_purchase_at=(launch - timedelta(days=30)).isoformat())},
+        "recent_customer": {
+            "consent": consent(
+                "customer",
+                last_purchase_at=(launch - timedelta(days=30)).isoformat(),
+                purchase_categories=["Pâtisserie", "Pain"],
+            )
+        },
         "old_customer": {
-            "consent": consent("customer", last_purchase_at=(launch - timedelta(days=5 * 365)).isoformat())
+            "consent": consent(
+                "customer",
+                last_purchase_at=(launch - timedelta(days=5 * 365)).isoformat(),
+                purchase_categories=["Pâtisserie"],
+            )
         },
         "b2b": {"consent": consent("b2b", profession="restaurateur")},
         "no_consent": {"consent": consent("none")},

@@ -90,7 +90,13 @@ def test_import_refuses_the_invalid_and_the_suppressed_number(journey: Journey) 
 
 def test_preview_shows_the_final_text_with_stop_mention_and_cost(journey: Journey) -> None:
     j = journey
-    j.campaign_id = j.client.create_campaign(name="Galettes", text=sc.CAMPAIGN_TEXT, audience={"tags": ["galettes"]})
+    j.campaign_id = j.client.create_campaign(
+        name="Galettes",
+        text=sc.CAMPAIGN_TEXT,
+        audience={"tags": ["galettes"]},
+        category=sc.CAMPAIGN_CATEGORY,
+        professions=list(sc.CAMPAIGN_PROFESSIONS),
+    )
     j.preview = j.client.ok("GET", f"/v1/campaigns/{j.campaign_id}/preview")
     body = str(j.preview)
     assert f"STOP au {sc.SHORT_CODE}" in body, body
@@ -129,7 +135,7 @@ def test_launch_at_saturday_1958_sends_part_and_holds_the_rest_to_monday(journey
             assert scheduled == sc.monday_opening(j.saturday, sc.REUNION), (person.key, row)
         elif person.expected == "refused":
             assert _outcome(row) == "refused", (person.key, row)
-    assert rows[sc.OLD.phone].get("reason") == "consent_expired", rows[sc.OLD.phone]
+    assert rows[sc.OLD.phone].get("reason") == "customer_consent_expired", rows[sc.OLD.phone]
     assert rows[sc.NONE.phone].get("reason") == "no_consent", rows[sc.NONE.phone]
 
     # What the phones got: one SMS each for those sent, with the mention (or the link abroad).

@@ -48,6 +48,8 @@ class ConsentSnapshot(BaseModel):
     wording: str | None = None
     last_purchase_at: AwareDatetime | None = None
     profession: str | None = None
+    # Basis customer: the categories of products or services bought (halte_rules.consent).
+    purchase_categories: list[str] = Field(default_factory=list)
 
 
 class AccountChanged(Payload):
@@ -62,6 +64,8 @@ class AccountChanged(Payload):
     window_start: str | None = None  # "HH:MM", an account's own narrower window
     window_end: str | None = None
     active: bool = True
+    # Flagged by the operator: contacts on the non_commercial basis may receive marketing.
+    non_commercial: bool = False
     changed_at: AwareDatetime
 
 
@@ -98,6 +102,11 @@ class DispatchRequested(Payload):
     window_end: str | None = None
     credits_reserved: bool = True
     unsubscribe_url: str | None = None
+    # What a marketing message concerns, for the consent rule (halte_rules.consent): the category
+    # of products or services (customer basis) and the professions (b2b basis).
+    category: str | None = None
+    professions: list[str] = Field(default_factory=list)
+    account_non_commercial: bool = False
     requested_at: AwareDatetime
 
 

@@ -54,9 +54,34 @@ async def test_contact_upsert_validation_listing_and_erasure(service):
         ("0612345678", {"consent": {**CONSENT, "basis": "maybe"}}, "invalid_basis", "consent.basis"),
         (
             "0612345678",
-            {"consent": {**CONSENT, "source": "terms_of_use"}},
+            {"consent": {**CONSENT, "source": "terms_of_use", "wording": "ok"}},
             "terms_acceptance_not_consent",
             "consent.source",
+        ),
+        (
+            "0612345678",
+            {"consent": {**CONSENT, "source": "Acceptation des CGU", "wording": "J'accepte les CGU"}},
+            "terms_acceptance_not_consent",
+            "consent.wording",
+        ),
+        (
+            "0612345678",
+            {
+                "consent": {
+                    "basis": "customer",
+                    "collected_at": CONSENT["collected_at"],
+                    "source": "caisse",
+                    "last_purchase_at": CONSENT["collected_at"],
+                }
+            },
+            "missing_field",
+            "consent.purchase_categories",
+        ),
+        (
+            "0612345678",
+            {"consent": {"basis": "non_commercial", "collected_at": CONSENT["collected_at"], "source": "don"}},
+            "non_commercial_not_allowed",
+            "consent.basis",
         ),
         (
             "0612345678",
@@ -92,7 +117,8 @@ async def test_contact_upsert_validation_listing_and_erasure(service):
         "/v1/contacts/+33612345678", headers=headers, json={"tags": ["vip"], "consent": {"basis": "none"}}
     )
     assert replaced.status_code == 200
-    assert (replaced.json()["first_name"], replaced.json()["marketing_refusal"]) == (None, "no_marketing_consent")
+    assert (replaced.json()["first_name"], replaced.json()["marketing_refusal"]) == (None, "no_consent")
+    assert replaced.json()["marketing_refusal_missing"]
     for n in range(5):
         await service.contact(headers, f"+3361234560{n}", tags=["paris"] if n % 2 else ["lyon"])
 
@@ -136,25 +162,28 @@ async def test_csv_import_reports_each_refused_row_and_merges_the_rest(service):
     await service.contact(headers, "+33633333333", first_name="Old", tags=["old"])
     rows = [
         "phone,first_name,last_name,postal_code,tags,consent_basis,consent_collected_at,consent_source,"
-        "consent_wording,consent_last_purchase_at,consent_profession",
-        "06 12 34 56 78,Léa,Martin,75001,vip|paris,opt_in,2025-06-01T10:00:00+02:00,form,Oui aux SMS,,",
-        "not a phone,X,,,,none,,,,,",  # line 3
-        "01 23 45 67 89,Fixe,,,,none,,,,,",  # line 4: a landline
-        "0611111111,Sup,,,,none,,,,,",  # line 5: suppressed (local copy)
-        "0622222222,Sup,,,,none,,,,,",  # line 6: suppressed (suppression service)
-        "0633333333,New,,,vip,customer,2025-01-01T00:00:00Z,checkout,,2025-05-01T00:00:00Z,",  # replaces Old
-        "0644444444,Dup,,,,none,,,,,",  # line 8: superseded by line 10
-        "0655555555,,,,,opt_in,2025-06-01T10:00:00+02:00,terms_of_use,ok,,",  # line 9: terms are not consent
-        "+33644444444,Last,,,,none,,,,,",
+        "consent_wording,consent_last_purchase_at,consent_profession,consent_purchase_categories",
+        "06 12 34 56 78,Léa,Martin,75001,vip|paris,opt_in,2025-06-01T10:00:00+02:00,form,Oui aux SMS,,,",
+        "not a phone,X,,,,none,,,,,,",  # line 3
+        "01 23 45 67 89,Fixe,,,,none,,,,,,",  # line 4: a landline
+        "0611111111,Sup,,,,none,,,,,,",  # line 5: suppressed (local copy)
+        "0622222222,Sup,,,,none,,,,,,",  # line 6: suppressed (suppression service)
+        # line 7 replaces Old; what the customer bought shares one cell.
+        "0633333333,New,,,vip,customer,2025-01-01T00:00:00Z,checkout,,2025-05-01T00:00:00Z,,Chaussures|sacs",
+        "0644444444,Dup,,,,none,,,,,,",  # line 8: superseded by line 10
+        "0655555555,,,,,opt_in,2025-06-01T10:00:00+02:00,terms_of_use,ok,,,",  # line 9: terms are not consent
+        "+33644444444,Last,,,,none,,,,,,",
         "",
-        '0666666666,"Dupont, Jean",,,,b2b,2025-06-01T10:00:00+02:00,salon,,,"DSI"',
+        '0666666666,"Dupont, Jean",,,,b2b,2025-06-01T10:00:00+02:00,salon,,,"DSI",',
+        "0677777777,,,,,customer,2025-01-01T00:00:00Z,checkout,,2025-05-01T00:00:00Z,,",  # line 13: bought what?
+        "0688888888,,,,,non_commercial,2025-01-01T00:00:00Z,don,,,,",  # line 14: the account is not flagged
     ]
     response = await http.post(
         "/v1/contacts/import", headers={**headers, "Content-Type": "text/csv"}, content="\n".join(rows).encode()
     )
     job = (await wait_import(service, headers, response)).json()
     assert job["status"] == "completed", job
-    assert (job["rows_total"], job["rows_imported"], job["rows_rejected"]) == (10, 4, 6)
+    assert (job["rows_total"], job["rows_imported"], job["rows_rejected"]) == (12, 4, 8)
     assert job["suppression_check"] == "complete"
     errors = list(csv.DictReader(io.StringIO((await http.get(job["errors_url"], headers=headers)).text)))
     assert [(int(e["row"]), e["code"]) for e in errors] == [
@@ -164,13 +193,17 @@ async def test_csv_import_reports_each_refused_row_and_merges_the_rest(service):
         (6, "suppressed"),
         (8, "duplicate_phone"),
         (9, "terms_acceptance_not_consent"),
+        (13, "missing_field"),
+        (14, "non_commercial_not_allowed"),
     ]
     assert errors[5]["field"] == "consent.source"
+    assert (errors[6]["field"], errors[7]["field"]) == ("consent.purchase_categories", "consent.basis")
     imported = (await http.get("/v1/contacts", headers=headers)).json()["items"]
     by_phone = {c["phone"]: c for c in imported}
     assert sorted(by_phone) == ["+33612345678", "+33633333333", "+33644444444", "+33666666666"]
     assert by_phone["+33612345678"]["tags"] == ["vip", "paris"]
     assert by_phone["+33633333333"]["first_name"] == "New" and by_phone["+33633333333"]["tags"] == ["vip"]
+    assert by_phone["+33633333333"]["consent"]["purchase_categories"] == ["Chaussures", "sacs"]
     assert by_phone["+33644444444"]["first_name"] == "Last"
     assert by_phone["+33666666666"]["consent"]["profession"] == "DSI"
     assert by_phone["+33666666666"]["first_name"] == "Dupont, Jean"

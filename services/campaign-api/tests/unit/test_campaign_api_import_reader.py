@@ -97,3 +97,18 @@ def test_header_refusals(tmp_path: Path) -> None:
     with pytest.raises(FileRefused) as err:
         RowSource(path, fmt="csv", max_rows=10)
     assert (err.value.code, err.value.field) == ("unknown_column", "nickname")
+
+
+def test_workers_apply_the_accounts_non_commercial_flag(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "phone,consent_basis,consent_collected_at,consent_source\n"
+        "0612345678,non_commercial,2025-06-01T10:00:00+02:00,don\n"
+    )
+    [task] = chunks_of(path, "csv", 100)
+    _count, records, errors, _phones = check_rows(task)
+    assert (records, [(e[0], e[2], e[4]) for e in errors]) == ([], [(2, "non_commercial_not_allowed", "consent.basis")])
+    flagged = StageTask(**{**task.__dict__, "account_non_commercial": True})
+    _count, records, errors, _phones = check_rows(flagged)
+    assert (len(records), errors) == (1, [])
+    assert records[0][-1] == []  # the staged purchase categories of a non-customer: none

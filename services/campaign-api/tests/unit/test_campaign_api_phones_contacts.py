@@ -144,3 +144,37 @@ def test_csv_and_json_rows_get_the_same_checks_as_a_single_contact() -> None:
         with pytest.raises(DomainError) as err:
             contact_from_json(data, now=NOW)
         assert err.value.code == code, data
+
+
+def test_csv_purchase_categories_share_one_cell() -> None:
+    columns = (
+        "phone",
+        "consent_basis",
+        "consent_collected_at",
+        "consent_source",
+        "consent_last_purchase_at",
+        "consent_purchase_categories",
+    )
+    cells = ["0612345678", "customer", CONSENT["collected_at"], "caisse", CONSENT["collected_at"]]
+    row = contact_from_csv([*cells, "Chaussures| sacs ;chaussures"], columns=columns, now=NOW)
+    assert row.consent["purchase_categories"] == ["Chaussures", "sacs"]
+    for cell in ("", " | ; "):
+        with pytest.raises(DomainError) as err:
+            contact_from_csv([*cells, cell], columns=columns, now=NOW)
+        assert (err.value.code, err.value.field) == ("missing_field", "consent.purchase_categories")
+
+
+def test_non_commercial_rows_need_the_accounts_flag() -> None:
+    columns = ("phone", "consent_basis", "consent_collected_at", "consent_source")
+    cells = ["0612345678", "non_commercial", CONSENT["collected_at"], "don en ligne"]
+    with pytest.raises(DomainError) as err:
+        contact_from_csv(cells, columns=columns, now=NOW)
+    assert (err.value.code, err.value.field) == ("non_commercial_not_allowed", "consent.basis")
+    assert contact_from_csv(cells, columns=columns, now=NOW, account_non_commercial=True).consent["basis"] == (
+        "non_commercial"
+    )
+    data = {"phone": "0612345678", "consent": {"basis": "non_commercial", "collected_at": cells[2], "source": "don"}}
+    with pytest.raises(DomainError) as err:
+        contact_from_json(data, now=NOW)
+    assert err.value.code == "non_commercial_not_allowed"
+    assert contact_from_json(data, now=NOW, account_non_commercial=True).consent["basis"] == "non_commercial"

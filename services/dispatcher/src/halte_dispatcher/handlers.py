@@ -356,6 +356,7 @@ class Dispatcher:
                     "window_start": payload.window_start,
                     "window_end": payload.window_end,
                     "active": payload.active,
+                    "non_commercial": payload.non_commercial,
                     "changed_at": payload.changed_at,
                 },
             )

@@ -37,6 +37,7 @@ from halte_dispatcher.testing import (
 from halte_shared.carriers.testing import RunningSimulator
 from halte_shared.clock import AdjustableClock
 from halte_shared.db import libpq_url
+from halte_shared.events import ConsentSnapshot
 from halte_shared.infra import free_port
 from halte_shared.testing import Isolation, migrate
 from halte_suppression.domain.commands import MarketingSend
@@ -475,3 +476,19 @@ async def test_carrier_answers_are_recorded_when_the_batchs_transaction_is_lost(
     outbound = await outbox_events(runtime, "sms.outbound")
     assert sorted(o.phone for o in outbound) == sorted(r.phone for r in batch)
     assert await dispatcher.submit_due() == 0, "nothing is handed over twice"
+
+
+async def test_the_non_commercial_basis_follows_the_accounts_flag_as_it_stands(runtime: DispatcherRuntime) -> None:
+    dispatcher = runtime.dispatcher
+    await dispatcher.poll_feed_once()
+    charity = ConsentSnapshot(basis="non_commercial", collected_at=datetime(2025, 1, 1, tzinfo=UTC), source="don")
+    # The request says the account is flagged; the dispatcher's view of the account says it is not.
+    first = request(phone(1), campaign_id="camp-nc-1", consent=charity, account_non_commercial=True)
+    assert await dispatcher.decide_requests(incoming([first])) == 1
+    flagged = account_changed(non_commercial=True, changed_at=datetime(2026, 2, 1, tzinfo=UTC))
+    await dispatcher.record_account(flagged, inbox=InboxEntry("acct-flagged", "account.changed", 0, 1))
+    second = request(phone(2), campaign_id="camp-nc-2", consent=charity)
+    assert await dispatcher.decide_requests(incoming([second])) == 1
+    found = await states(runtime)
+    assert found[first.request_id] == ("refused", "refuse", "non_commercial_not_allowed")
+    assert found[second.request_id] == ("sending", "send", "ok")

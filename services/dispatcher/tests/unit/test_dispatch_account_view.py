@@ -34,7 +34,14 @@ REQUEST = DispatchRequested(
     consent=ConsentSnapshot(basis="opt_in", collected_at=datetime(2025, 1, 1, tzinfo=UTC)),
     requested_at=datetime(2026, 6, 1, tzinfo=UTC),
 )
-INFORMATIVE = REQUEST.model_copy(update={"kind": "informative", "sender": "DUPONT", "consent": None})
+INFORMATIVE = REQUEST.model_copy(
+    update={
+        "kind": "informative",
+        "sender": "DUPONT",
+        "consent": None,
+        "text": "Maison Dupont : votre commande 4521 est prête, retrait en magasin dès 14 h.",
+    }
+)
 
 
 def outcome(request: DispatchRequested = REQUEST, account: AccountView | None = ACCOUNT, **view: bool):  # type: ignore[no-untyped-def]
@@ -72,10 +79,40 @@ def test_the_account_s_latest_settings_override_the_request(account: AccountView
     assert outcome(account=account).decision.reason == reason
 
 
+def test_the_account_s_non_commercial_flag_as_it_stands_at_send_time_decides() -> None:
+    charity = REQUEST.model_copy(
+        update={
+            "consent": ConsentSnapshot(basis="non_commercial", collected_at=datetime(2025, 1, 1, tzinfo=UTC)),
+            "account_non_commercial": True,  # flagged when the message was requested...
+        }
+    )
+    # ... and no longer: the operator lifted the flag before the dispatcher decided.
+    assert outcome(charity).decision == Decision.refuse("non_commercial_not_allowed")
+    assert outcome(charity, account=replace(ACCOUNT, non_commercial=True)).decision == Decision.send()
+    unflagged_request = charity.model_copy(update={"account_non_commercial": False})
+    assert outcome(unflagged_request, account=replace(ACCOUNT, non_commercial=True)).decision == Decision.send()
+
+
+def test_what_the_message_concerns_reaches_the_consent_rule() -> None:
+    plumber = REQUEST.model_copy(
+        update={
+            "consent": ConsentSnapshot(
+                basis="b2b", collected_at=datetime(2025, 1, 1, tzinfo=UTC), profession="Plombier"
+            ),
+            "professions": ["plombier", "chauffagiste"],
+        }
+    )
+    assert outcome(plumber).decision == Decision.send()
+    lawyers = plumber.model_copy(update={"professions": ["avocat"]})
+    assert outcome(lawyers).decision == Decision.refuse("b2b_profession_not_concerned")
+
+
 def test_the_blocklist_view_is_applied() -> None:
     assert outcome(suppressed=True).decision == Decision.refuse("suppressed")
     assert outcome(feed_current=False).decision == Decision.hold("suppression_feed_stale")
     assert outcome(INFORMATIVE, suppressed=True, feed_current=False).decision == Decision.send()
+    promotion = INFORMATIVE.model_copy(update={"text": REQUEST.text})
+    assert outcome(promotion, suppressed=True).decision == Decision.refuse("promotional_content")
 
 
 def test_the_direct_construction_matches_from_dispatch_then_replace() -> None:

@@ -45,6 +45,7 @@ STAGING_COLUMNS = (
     "consent_wording",
     "consent_last_purchase_at",
     "consent_profession",
+    "consent_purchase_categories",
 )
 ERROR_COLUMNS = ("job_id", "row_no", "phone", "code", "message", "field")
 
@@ -187,6 +188,8 @@ class StageTask:
     now: datetime
     text: str
     first_line: int
+    #: Whether the operator flagged the account non-commercial (the non_commercial basis needs it).
+    account_non_commercial: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,21 +220,21 @@ def check_rows(task: StageTask) -> tuple[int, list[tuple[Any, ...]], list[ErrorR
     records: list[tuple[Any, ...]] = []
     errors: list[ErrorRow] = []
     phones: list[str] = []
-    columns, now = task.columns, task.now
+    columns, now, flagged = task.columns, task.now, task.account_non_commercial
     phone_index = columns.index("phone") if "phone" in columns else 0
     count = 0
     for row_no, raw in raw_rows(task):
         count += 1
         try:
             if task.fmt == "csv":
-                contact = contact_from_csv(raw, columns=columns, now=now)
+                contact = contact_from_csv(raw, columns=columns, now=now, account_non_commercial=flagged)
             else:
                 try:
                     data = json.loads(raw)
                 except ValueError:
                     errors.append((row_no, None, "invalid_json", "The line is not valid JSON.", None))
                     continue
-                contact = contact_from_json(data, now=now)
+                contact = contact_from_json(data, now=now, account_non_commercial=flagged)
         except DomainError as err:
             errors.append((row_no, _raw_phone(task.fmt, raw, phone_index), err.code, safe_text(err.message), err.field))
             continue
@@ -250,6 +253,7 @@ def check_rows(task: StageTask) -> tuple[int, list[tuple[Any, ...]], list[ErrorR
                 consent.get("wording"),
                 consent.get("last_purchase_at"),
                 consent.get("profession"),
+                consent.get("purchase_categories") or [],
             )
         )
         phones.append(contact.phone)

@@ -49,6 +49,10 @@ accounts = Table(
     Column("active", Boolean, nullable=False, server_default=true()),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    # Set by the operator only: contacts on the non_commercial consent basis are allowed.
+    Column("non_commercial", Boolean, nullable=False, server_default=false()),
+    # Set by the operator only: off, declared or approved (domain/templates.py).
+    Column("informative_templates", String(10), nullable=False, server_default="off"),
 )
 
 api_keys = Table(
@@ -80,6 +84,8 @@ contacts = Table(
     Column("consent_profession", String(200)),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    # Basis customer: the categories of products or services bought.
+    Column("consent_purchase_categories", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     PrimaryKeyConstraint("account_id", "phone"),
 )
 
@@ -170,6 +176,10 @@ campaigns = Table(
     Column("batches", Integer, nullable=False, server_default="0"),
     # The last number streamed: the launch resumes after it (same transaction as its outbox rows).
     Column("checkpoint", PHONE),
+    # What a marketing campaign concerns, for the consent rule: a category of products or
+    # services (customer basis) and professions (b2b basis).
+    Column("category", String(100)),
+    Column("professions", ARRAY(Text), nullable=False, server_default=text("'{}'")),
 )
 
 # One row per message the account asked for: a campaign's recipients, unit sends, and the
@@ -299,4 +309,26 @@ decision_history = Table(
     _ts("scheduled_for"),
     _ts("decided_at", nullable=False),
     PrimaryKeyConstraint("request_id", "decided_at", "decision", name="decision_history_pkey"),
+)
+
+#: The wording an account declares for its informative SMS (domain/templates.py); a retired
+#: template stays, as history of what the account's informative messages could say.
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", ID, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("placeholders", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("state", String(10), nullable=False),
+    # The promotional detector's version that screened the text when it was declared.
+    Column("detector_version", String(20), nullable=False),
+    Column("review_note", Text),
+    _ts("created_at", nullable=False),
+    _ts("updated_at", nullable=False),
+    _ts("reviewed_at"),
+    _ts("retired_at"),
+    Index("templates_by_account", "account_id", "created_at", "id"),
+    Index("templates_by_state", "state", "created_at", "id"),
 )

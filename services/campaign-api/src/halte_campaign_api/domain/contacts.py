@@ -27,30 +27,20 @@ from datetime import datetime
 from typing import Any, Final
 
 from halte_campaign_api.domain.consent import consent_values
-from halte_campaign_api.domain.errors import DomainError
+from halte_campaign_api.domain.errors import DomainError, check_one_line
 from halte_campaign_api.domain.phones import normalize_contact_phone
 
 NAME_MAX: Final = 100
 MAX_TAGS: Final = 50
 TAG_RE: Final = re.compile(r"[A-Za-z0-9_\-:.]{1,50}")
 POSTAL_CODE_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 \-]{0,8}[A-Za-z0-9]")
-_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]")
 
 
 def check_person_name(value: object, *, field: str) -> str | None:
     """Return a first or last name tidied (None when empty), or raise DomainError."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise DomainError("invalid_type", f"{field} must be a string.", field)
-    if _CONTROL_RE.search(value):
-        raise DomainError(
-            "invalid_character", f"{field} contains a control character, a line break or an unpaired surrogate.", field
-        )
-    tidy = " ".join(value.split())
-    if len(tidy) > NAME_MAX:
-        raise DomainError("too_long", f"{field} is longer than {NAME_MAX} characters.", field)
-    return tidy or None
+    return check_one_line(value, field=field, what=field, max_length=NAME_MAX) or None
 
 
 def check_postal_code(value: object, *, field: str = "postal_code") -> str | None:
@@ -112,13 +102,18 @@ def check_contact(
     tags: object = None,
     consent: object,
     now: datetime,
+    account_non_commercial: bool = False,
 ) -> ContactRecord:
-    """Return the contact checked field by field, or raise DomainError naming the first bad field."""
+    """Return the contact checked field by field, or raise DomainError naming the first bad field.
+
+    ``account_non_commercial``: whether the operator flagged the account non-commercial (the
+    ``non_commercial`` consent basis needs it).
+    """
     return ContactRecord(
         phone=normalize_contact_phone(phone),
         first_name=check_person_name(first_name, field="first_name"),
         last_name=check_person_name(last_name, field="last_name"),
         postal_code=check_postal_code(postal_code),
         tags=check_tags(tags),
-        consent=consent_values(consent, now=now),
+        consent=consent_values(consent, now=now, account_non_commercial=account_non_commercial),
     )

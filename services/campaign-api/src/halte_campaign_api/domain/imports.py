@@ -5,8 +5,9 @@ Rules (CONTRACT.md ``POST /v1/contacts/import``):
 - CSV (``text/csv``, UTF-8, a header line) names its columns among :data:`CSV_COLUMNS`;
   ``phone`` and ``consent_basis`` are required, an unknown or repeated column refuses the
   whole file before anything is stored (a misspelt ``consent_wordng`` would otherwise drop
-  proof of consent silently). Tags share one cell, separated by ``|`` or ``;``. Empty
-  cells are absent values.
+  proof of consent silently). Tags share one cell, separated by ``|`` or ``;``, and so do
+  a customer's purchase categories (``consent_purchase_categories``: ``chaussures|sacs``).
+  Empty cells are absent values.
 - JSON lines (``application/x-ndjson``): one object a line, shaped as the body of
   ``PUT /v1/contacts/{phone}`` plus ``phone``; unknown keys refuse the row.
 - Each row is checked like a single contact (contacts.py, consent.py, phones.py); a bad
@@ -38,6 +39,7 @@ CSV_COLUMNS: Final = (
     "consent_wording",
     "consent_last_purchase_at",
     "consent_profession",
+    "consent_purchase_categories",
 )
 REQUIRED_CSV_COLUMNS: Final = ("phone", "consent_basis")
 JSON_FIELDS: Final = frozenset({"phone", "first_name", "last_name", "postal_code", "tags", "consent"})
@@ -77,13 +79,15 @@ def _csv_plan(columns: tuple[str, ...]) -> tuple[tuple[int, str, bool], ...]:
     )
 
 
-def contact_from_csv(cells: Sequence[str], *, columns: Sequence[str], now: datetime) -> ContactRecord:
+def contact_from_csv(
+    cells: Sequence[str], *, columns: Sequence[str], now: datetime, account_non_commercial: bool = False
+) -> ContactRecord:
     """Return the contact of one CSV row, or raise DomainError naming the bad field."""
     width = len(columns)
     if len(cells) > width and any(c.strip() for c in cells[width:]):
         raise DomainError("too_many_cells", f"The row has {len(cells)} cells for {width} columns.", None)
     values: dict[str, str] = {}
-    consent: dict[str, str] = {}
+    consent: dict[str, Any] = {}
     count = len(cells)
     for index, name, is_consent in _csv_plan(tuple(columns)):
         if index >= count:
@@ -95,6 +99,9 @@ def contact_from_csv(cells: Sequence[str], *, columns: Sequence[str], now: datet
             else:
                 values[name] = cell
     tags = values.get("tags")
+    categories = consent.get("purchase_categories")
+    if categories is not None:
+        consent["purchase_categories"] = split_csv_tags(categories)
     return check_contact(
         phone=values.get("phone", ""),
         first_name=values.get("first_name"),
@@ -103,10 +110,11 @@ def contact_from_csv(cells: Sequence[str], *, columns: Sequence[str], now: datet
         tags=split_csv_tags(tags) if tags else None,
         consent=consent,
         now=now,
+        account_non_commercial=account_non_commercial,
     )
 
 
-def contact_from_json(data: Any, *, now: datetime) -> ContactRecord:
+def contact_from_json(data: Any, *, now: datetime, account_non_commercial: bool = False) -> ContactRecord:
     """Return the contact of one JSON line, or raise DomainError naming the bad field."""
     if not isinstance(data, Mapping):
         raise DomainError("invalid_row", "Each line must be a JSON object.", None)
@@ -125,4 +133,5 @@ def contact_from_json(data: Any, *, now: datetime) -> ContactRecord:
         tags=data.get("tags"),
         consent=data.get("consent"),
         now=now,
+        account_non_commercial=account_non_commercial,
     )

@@ -48,6 +48,9 @@ class AccountCreate(Body):
     hours_profile: str = "strict"
     window_start: str | None = Field(default=None, max_length=10)
     window_end: str | None = Field(default=None, max_length=10)
+    non_commercial: StrictBool = Field(
+        default=False, description="Allow contacts on the non_commercial consent basis (charities...)."
+    )
 
 
 class AccountPatch(Body):
@@ -59,6 +62,8 @@ class AccountPatch(Body):
     hours_profile: str | None = None
     window_start: str | None = Field(default=None, max_length=10)
     window_end: str | None = Field(default=None, max_length=10)
+    non_commercial: StrictBool | None = None
+    informative_templates: str | None = Field(default=None, description="off, declared or approved.")
 
 
 class CreditTopUp(Body):
@@ -80,6 +85,9 @@ class ConsentIn(Body):
     wording: str | None = Field(default=None, max_length=10000)
     last_purchase_at: str | None = Field(default=None, max_length=64)
     profession: str | None = Field(default=None, max_length=1000)
+    purchase_categories: Any = Field(
+        default=None, description="Basis customer: the categories of products or services bought (a list)."
+    )
 
 
 class ContactPut(Body):
@@ -108,6 +116,10 @@ class CampaignCreate(Body):
     send_at: AwareDatetime | None = None
     short_code: str | None = Field(default=None, max_length=50, description="One of the account's short codes.")
     defaults: DefaultsIn | None = Field(default=None, description="Values used when a contact has none.")
+    category: Any = Field(
+        default=None, description="Marketing: the category of products or services the campaign concerns."
+    )
+    professions: Any = Field(default=None, description="Marketing: the professions the campaign concerns (b2b).")
 
 
 class MessageCreate(Body):
@@ -116,6 +128,10 @@ class MessageCreate(Body):
     kind: str = Field(description="marketing or informative")
     send_at: AwareDatetime | None = None
     short_code: str | None = Field(default=None, max_length=50)
+    category: Any = Field(
+        default=None, description="Marketing: the category of products or services the message concerns."
+    )
+    professions: Any = Field(default=None, description="Marketing: the professions the message concerns (b2b).")
 
 
 class OptoutCreate(Body):

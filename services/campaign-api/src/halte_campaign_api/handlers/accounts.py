@@ -21,6 +21,8 @@ from halte_campaign_api.domain.accounts import (
 )
 from halte_campaign_api.domain.api_keys import RANDOM_CHARS, display_prefix, format_key, hash_key, looks_like_key
 from halte_campaign_api.domain.errors import DomainError
+from halte_campaign_api.domain.ids import is_uuid
+from halte_campaign_api.domain.templates import DEFAULT_TEMPLATE_MODE, check_template_mode
 from halte_campaign_api.handlers.credits import balance_view, movement_view, record_movement
 from halte_campaign_api.handlers.errors import NotFound
 from halte_campaign_api.runtime import CampaignRuntime
@@ -30,12 +32,10 @@ from halte_shared.outbox import add_to_outbox
 log = structlog.get_logger("halte.campaign_api.accounts")
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+def _check_flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise DomainError("invalid_type", f"{field} must be true or false.", field)
+    return value
 
 
 def new_api_key() -> str:
@@ -56,6 +56,7 @@ async def _announce(session: AsyncSession, runtime: CampaignRuntime, account: di
         window_start=account["window_start"],
         window_end=account["window_end"],
         active=account["active"],
+        non_commercial=account["non_commercial"],
         changed_at=account["updated_at"],
     )
     await add_to_outbox(
@@ -94,8 +95,13 @@ async def create_account(
     hours_profile: str = DEFAULT_HOURS_PROFILE,
     window_start: str | None = None,
     window_end: str | None = None,
+    non_commercial: bool = False,
 ) -> dict[str, Any]:
-    """Create an account with its first API key, and announce it."""
+    """Create an account with its first API key, and announce it.
+
+    ``non_commercial`` (the operator's alone): contacts on the non_commercial consent basis
+    (legitimate interest of e.g. a charity) are allowed for this account.
+    """
     now = runtime.clock.now()
     mode = check_mode(mode)
     profile, start, end = check_hours(hours_profile, window_start, window_end)
@@ -111,6 +117,8 @@ async def create_account(
         "window_end": end,
         "balance": 0,
         "active": True,
+        "non_commercial": _check_flag(non_commercial, "non_commercial"),
+        "informative_templates": DEFAULT_TEMPLATE_MODE,
         "created_at": now,
         "updated_at": now,
     }
@@ -125,7 +133,7 @@ async def create_account(
 
 async def get_account_row(session: AsyncSession, account_id: str, *, lock: bool = False) -> dict[str, Any]:
     """Return the account row, or raise NotFound."""
-    if not _is_uuid(account_id):
+    if not is_uuid(account_id):
         raise NotFound("The account")
     query = select(accounts).where(accounts.c.id == account_id)
     if lock:
@@ -149,6 +157,8 @@ def account_view(account: dict[str, Any]) -> dict[str, Any]:
         "window_start": account["window_start"],
         "window_end": account["window_end"],
         "active": account["active"],
+        "non_commercial": account["non_commercial"],
+        "informative_templates": account["informative_templates"],
         **balance_view(int(account["balance"])),
         "created_at": account["created_at"],
         "updated_at": account["updated_at"],
@@ -179,6 +189,10 @@ async def update_account(runtime: CampaignRuntime, account_id: str, *, changes: 
             if not isinstance(changes["allow_resubscribe"], bool):
                 raise DomainError("invalid_type", "allow_resubscribe must be true or false.", "allow_resubscribe")
             values["allow_resubscribe"] = changes["allow_resubscribe"]
+        if "non_commercial" in changes:
+            values["non_commercial"] = _check_flag(changes["non_commercial"], "non_commercial")
+        if "informative_templates" in changes:
+            values["informative_templates"] = check_template_mode(changes["informative_templates"])
         profile = changes.get("hours_profile", account["hours_profile"])
         start = changes["window_start"] if "window_start" in changes else account["window_start"]
         end = changes["window_end"] if "window_end" in changes else account["window_end"]
@@ -226,7 +240,7 @@ async def list_api_keys(runtime: CampaignRuntime, account_id: str) -> list[dict[
 async def revoke_api_key(runtime: CampaignRuntime, account_id: str, key_id: str) -> None:
     """Revoke one key of an account; requests carrying it are refused from now on."""
     now = runtime.clock.now()
-    if not _is_uuid(key_id):
+    if not is_uuid(key_id):
         raise NotFound("The API key", "key_id")
     async with runtime.sessions() as session, session.begin():
         exists = (

@@ -11,13 +11,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from halte_campaign_api.adapters.ports import ServiceUnavailable
-from halte_campaign_api.adapters.tables import contacts, erasures, suppression_state
-from halte_campaign_api.domain.consent import BASES, marketing_refusal
+from halte_campaign_api.adapters.tables import accounts, contacts, erasures, suppression_state
+from halte_campaign_api.domain.consent import BASES
 from halte_campaign_api.domain.contacts import ContactRecord, check_contact, check_tags
 from halte_campaign_api.domain.errors import DomainError, has_unstorable, safe_text
 from halte_campaign_api.domain.phones import normalize_contact_phone
 from halte_campaign_api.handlers.errors import Conflict, NotFound
 from halte_campaign_api.runtime import CampaignRuntime
+from halte_rules.consent import record_consent_refusal
 from halte_shared.events import ConsentSnapshot
 
 log = structlog.get_logger("halte.campaign_api.contacts")
@@ -29,6 +30,7 @@ CONSENT_COLUMNS = {
     "wording": contacts.c.consent_wording,
     "last_purchase_at": contacts.c.consent_last_purchase_at,
     "profession": contacts.c.consent_profession,
+    "purchase_categories": contacts.c.consent_purchase_categories,
 }
 MAX_PAGE = 1000
 ADDRESS_BOOK_LOCK = "address-book:"
@@ -36,7 +38,9 @@ ADDRESS_BOOK_LOCK = "address-book:"
 
 def consent_of(row: Any) -> dict[str, Any]:
     """Return a contact row's consent record."""
-    return {name: getattr(row, column.name) for name, column in CONSENT_COLUMNS.items()}
+    consent = {name: getattr(row, column.name) for name, column in CONSENT_COLUMNS.items()}
+    consent["purchase_categories"] = list(consent["purchase_categories"] or [])
+    return consent
 
 
 def snapshot_of(row: Any) -> ConsentSnapshot:
@@ -44,10 +48,21 @@ def snapshot_of(row: Any) -> ConsentSnapshot:
     return ConsentSnapshot(**consent_of(row))
 
 
-def contact_view(row: Any, *, now: Any) -> dict[str, Any]:
-    """Return a contact as the API shows it, saying whether marketing may reach it now."""
+async def account_non_commercial(session: AsyncSession, account_id: str) -> bool:
+    """Tell whether the operator flagged the account non-commercial (the non_commercial basis needs it)."""
+    flagged = (await session.execute(select(accounts.c.non_commercial).where(accounts.c.id == account_id))).scalar()
+    return bool(flagged)
+
+
+def contact_view(row: Any, *, now: Any, account_non_commercial: bool = False) -> dict[str, Any]:
+    """Return a contact as the API shows it, saying whether some marketing message may reach it now.
+
+    ``marketing_refusal`` is the consent rule's reason when no marketing message can (whatever
+    its category or professions), with the basis and the missing fact in words; a message's own
+    facts are judged when it is sent (halte_rules.consent).
+    """
     consent = consent_of(row)
-    refusal = marketing_refusal(consent, at=now)
+    refusal = record_consent_refusal(consent, at=now, account_non_commercial=account_non_commercial)
     return {
         "phone": row.phone,
         "first_name": row.first_name,
@@ -56,7 +71,8 @@ def contact_view(row: Any, *, now: Any) -> dict[str, Any]:
         "tags": list(row.tags),
         "consent": consent,
         "marketing_allowed": refusal is None,
-        "marketing_refusal": refusal,
+        "marketing_refusal": None if refusal is None else refusal.reason,
+        "marketing_refusal_missing": None if refusal is None else refusal.missing,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -77,6 +93,7 @@ def contact_values(record: ContactRecord) -> dict[str, Any]:
         "consent_wording": consent.get("wording"),
         "consent_last_purchase_at": consent.get("last_purchase_at"),
         "consent_profession": consent.get("profession"),
+        "consent_purchase_categories": consent.get("purchase_categories") or [],
     }
 
 
@@ -126,6 +143,8 @@ async def upsert_contact(
 ) -> tuple[dict[str, Any], bool]:
     """Create or replace one contact; return its view and whether it was created."""
     now = runtime.clock.now()
+    async with runtime.sessions() as session:
+        flagged = await account_non_commercial(session, account_id)
     record = check_contact(
         phone=phone,
         first_name=body.get("first_name"),
@@ -134,6 +153,7 @@ async def upsert_contact(
         tags=body.get("tags"),
         consent=body.get("consent"),
         now=now,
+        account_non_commercial=flagged,
     )
     refusal = Conflict(
         "suppressed",
@@ -154,7 +174,7 @@ async def upsert_contact(
             set_={**{k: statement.excluded[k] for k in values if k != "phone"}, "updated_at": now},
         ).returning(contacts, (contacts.c.created_at == now).label("created"))
         row = (await session.execute(upsert)).one()
-    return contact_view(row, now=now), bool(row.created)
+    return contact_view(row, now=now, account_non_commercial=flagged), bool(row.created)
 
 
 async def get_contact(runtime: CampaignRuntime, *, account_id: str, phone: str) -> dict[str, Any]:
@@ -164,9 +184,10 @@ async def get_contact(runtime: CampaignRuntime, *, account_id: str, phone: str) 
         row = (
             await session.execute(select(contacts).where(contacts.c.account_id == account_id, contacts.c.phone == e164))
         ).first()
+        flagged = await account_non_commercial(session, account_id)
     if row is None:
         raise NotFound("The contact", "phone")
-    return contact_view(row, now=runtime.clock.now())
+    return contact_view(row, now=runtime.clock.now(), account_non_commercial=flagged)
 
 
 async def erase_contact(
@@ -264,8 +285,9 @@ async def list_contacts(
         rows = (
             await session.execute(select(contacts).where(and_(*conditions)).order_by(contacts.c.phone).limit(size + 1))
         ).all()
+        flagged = await account_non_commercial(session, account_id)
     now = runtime.clock.now()
-    items = [contact_view(r, now=now) for r in rows[:size]]
+    items = [contact_view(r, now=now, account_non_commercial=flagged) for r in rows[:size]]
     return {
         "items": items,
         "next_cursor": encode_cursor(rows[size - 1].phone) if len(rows) > size else None,

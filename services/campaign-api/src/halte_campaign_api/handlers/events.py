@@ -213,6 +213,7 @@ async def on_optin_recorded(
             "consent_wording": consent["wording"],
             "consent_last_purchase_at": None,
             "consent_profession": None,
+            "consent_purchase_categories": [],
         }
         statement = insert(contacts).values(
             account_id=payload.account_id, phone=payload.phone, tags=[], created_at=now, updated_at=now, **values

@@ -69,7 +69,7 @@ from halte_campaign_api.adapters.import_reader import (
     stage_chunk,
 )
 from halte_campaign_api.adapters.ports import SUPPRESSION_CHECK_MAX, ServiceUnavailable, chunks
-from halte_campaign_api.adapters.tables import import_errors, import_jobs
+from halte_campaign_api.adapters.tables import accounts, import_errors, import_jobs
 from halte_campaign_api.domain.errors import DomainError
 from halte_campaign_api.handlers.contacts import ADDRESS_BOOK_LOCK
 from halte_campaign_api.handlers.errors import NotFound
@@ -210,6 +210,11 @@ class ImportRunner:
 
     async def _execute(self, job_id: str, account_id: str, fmt: str, path: Path) -> None:
         now = self.runtime.clock.now()
+        async with self.runtime.sessions() as session:
+            # As it stands when the job starts: the non_commercial basis needs the operator's flag.
+            flagged = bool(
+                (await session.execute(select(accounts.c.non_commercial).where(accounts.c.id == account_id))).scalar()
+            )
         source = await asyncio.to_thread(RowSource, path, fmt=fmt, max_rows=self.settings.import_max_rows)
         table = staging_table(job_id)
         remote_suppressed: set[str] = set()
@@ -239,7 +244,8 @@ class ImportRunner:
                 f"CREATE UNLOGGED TABLE {table} (row_no integer NOT NULL, phone text NOT NULL, first_name text,"
                 " last_name text, postal_code text, tags text[] NOT NULL, consent_basis text NOT NULL,"
                 " consent_collected_at timestamptz, consent_source text, consent_wording text,"
-                " consent_last_purchase_at timestamptz, consent_profession text)"
+                " consent_last_purchase_at timestamptz, consent_profession text,"
+                " consent_purchase_categories text[] NOT NULL)"
             )
             try:
                 rows = rejected = 0
@@ -264,6 +270,7 @@ class ImportRunner:
                                 now=now,
                                 text=chunk.text,
                                 first_line=chunk.first_line,
+                                account_non_commercial=flagged,
                             )
                             in_flight.append(loop.run_in_executor(pool, stage_chunk, task))
                         continue
@@ -498,7 +505,7 @@ async def _asyncpg(sa_conn: AsyncConnection) -> asyncpg.Connection:
 
 _CONTACT_COLUMNS = (
     "phone, first_name, last_name, postal_code, tags, consent_basis, consent_collected_at, consent_source,"
-    " consent_wording, consent_last_purchase_at, consent_profession"
+    " consent_wording, consent_last_purchase_at, consent_profession, consent_purchase_categories"
 )
 
 
@@ -579,6 +586,7 @@ async def _merge(
                     consent_wording = s.consent_wording,
                     consent_last_purchase_at = s.consent_last_purchase_at,
                     consent_profession = s.consent_profession,
+                    consent_purchase_categories = s.consent_purchase_categories,
                     updated_at = $2
                 FROM {final} s
                 WHERE c.account_id = $1 AND c.phone = s.phone

@@ -274,6 +274,9 @@ class Launcher:
                 window_end=account["window_end"],
                 credits_reserved=charge > 0,
                 unsubscribe_url=url,
+                category=campaign.category,
+                professions=list(campaign.professions),
+                account_non_commercial=account["non_commercial"],
                 requested_at=now,
             )
             envelope = envelope_for(payload, producer=producer, occurred_at=now)

@@ -24,11 +24,13 @@ from halte_campaign_api.adapters.ports import DispatchAnswer, ServiceUnavailable
 from halte_campaign_api.adapters.tables import accounts, contacts, recipients
 from halte_campaign_api.domain.campaigns import check_text_length, outcome_of
 from halte_campaign_api.domain.compose import compose
+from halte_campaign_api.domain.consent import check_category, check_professions
 from halte_campaign_api.domain.phones import is_french_number, normalize_contact_phone
 from halte_campaign_api.handlers.campaigns import check_kind, check_send_at, sender_for, unsubscribe_url
 from halte_campaign_api.handlers.contacts import consent_of
 from halte_campaign_api.handlers.credits import record_movement
 from halte_campaign_api.handlers.errors import NotFound, Unavailable
+from halte_campaign_api.handlers.templates import require_informative_template
 from halte_campaign_api.runtime import CampaignRuntime
 from halte_shared.events import ConsentSnapshot, DispatchRequested
 from halte_shared.sms import measure
@@ -72,6 +74,8 @@ async def send_message(runtime: CampaignRuntime, *, account_id: str, body: dict[
     if isinstance(text, str):
         check_text_length(text)
     send_at = check_send_at(body.get("send_at"), now=now)
+    category = check_category(body.get("category"))
+    professions = check_professions(body.get("professions"))
     async with runtime.sessions() as session:
         account_row = (await session.execute(select(accounts).where(accounts.c.id == account_id))).first()
         if account_row is None:
@@ -96,6 +100,7 @@ async def send_message(runtime: CampaignRuntime, *, account_id: str, body: dict[
         unsubscribe_url=url,
         account_mode=account["mode"],
     )
+    await require_informative_template(runtime, account, kind=kind, text=text)
     size = measure(composed.text, credits_per_segment=runtime.settings.credits_per_segment)
     consent = consent_of(contact) if contact is not None else None
     request_id = str(uuid.uuid4())
@@ -117,6 +122,9 @@ async def send_message(runtime: CampaignRuntime, *, account_id: str, body: dict[
         window_end=account["window_end"],
         credits_reserved=True,
         unsubscribe_url=url,
+        category=category,
+        professions=professions,
+        account_non_commercial=account["non_commercial"],
         requested_at=now,
     )
     async with runtime.sessions() as session, session.begin():

@@ -31,14 +31,14 @@ __all__ = ["InboxEntry", "add_many_to_outbox", "first_deliveries"]
 _UPSERT_ACCOUNT = text(
     """
     INSERT INTO accounts (account_id, name, mode, short_codes, contact_info, hours_profile,
-                          window_start, window_end, active, changed_at)
+                          window_start, window_end, active, non_commercial, changed_at)
     VALUES (:account_id, :name, :mode, CAST(:short_codes AS text[]), :contact_info, :hours_profile,
-            :window_start, :window_end, :active, :changed_at)
+            :window_start, :window_end, :active, :non_commercial, :changed_at)
     ON CONFLICT (account_id) DO UPDATE SET
         name = excluded.name, mode = excluded.mode, short_codes = excluded.short_codes,
         contact_info = excluded.contact_info, hours_profile = excluded.hours_profile,
         window_start = excluded.window_start, window_end = excluded.window_end,
-        active = excluded.active, changed_at = excluded.changed_at
+        active = excluded.active, non_commercial = excluded.non_commercial, changed_at = excluded.changed_at
     WHERE accounts.changed_at <= excluded.changed_at
     RETURNING account_id
     """
@@ -47,7 +47,7 @@ _UPSERT_ACCOUNT = text(
 
 async def upsert_account(session: AsyncSession, *, values: dict[str, Any]) -> bool:
     """Store an account's settings unless a newer change is already stored; True if stored."""
-    return (await session.execute(_UPSERT_ACCOUNT, values)).first() is not None
+    return (await session.execute(_UPSERT_ACCOUNT, {"non_commercial": False, **values})).first() is not None
 
 
 async def load_accounts(session: AsyncSession, account_ids: Iterable[str]) -> dict[str, AccountView]:
@@ -57,8 +57,8 @@ async def load_accounts(session: AsyncSession, account_ids: Iterable[str]) -> di
         return {}
     rows = await session.execute(
         text(
-            "SELECT account_id, name, mode, short_codes, hours_profile, window_start, window_end, active "
-            "FROM accounts WHERE account_id = ANY(CAST(:ids AS text[]))"
+            "SELECT account_id, name, mode, short_codes, hours_profile, window_start, window_end, active, "
+            "non_commercial FROM accounts WHERE account_id = ANY(CAST(:ids AS text[]))"
         ),
         {"ids": ids},
     )
@@ -72,6 +72,7 @@ async def load_accounts(session: AsyncSession, account_ids: Iterable[str]) -> di
             window_start=row.window_start,
             window_end=row.window_end,
             active=row.active,
+            non_commercial=row.non_commercial,
         )
         for row in rows
     }

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -52,6 +53,8 @@ accounts = Table(
     Column("window_end", Text, nullable=True),
     Column("active", Boolean, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+    # The operator's flag: contacts on the non_commercial consent basis may receive marketing.
+    Column("non_commercial", Boolean, nullable=False, server_default=false()),
 )
 
 blocklist = Table(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from halte_rules.consent import NO_CONSENT as NO_CONSENT
+from halte_rules.consent import REFUSAL_REASONS as CONSENT_REFUSALS
 from halte_rules.hours import OUTSIDE_HOURS, PUBLIC_HOLIDAY, SUNDAY
 
 DecisionKind = Literal["send", "hold", "refuse"]
@@ -27,8 +29,7 @@ SUPPRESSED = "suppressed"
 SUPPRESSION_FEED_STALE = "suppression_feed_stale"
 # An opt-out acknowledged on a shared short code that suppression has not attributed yet.
 OPTOUT_PENDING = "optout_pending"
-NO_CONSENT = "no_consent"
-CONSENT_EXPIRED = "consent_expired"
+# The consent rule's refusals (NO_CONSENT, customer_consent_expired, ...) are halte_rules.consent's.
 ALPHANUMERIC_SENDER = "alphanumeric_sender"
 MOBILE_NUMBER_SENDER = "mobile_number_sender"
 NOT_SHORT_CODE_SENDER = "not_short_code_sender"
@@ -56,8 +57,7 @@ REFUSE_REASONS = frozenset(
         NOT_MOBILE,
         MARKETING_NOT_ALLOWED,
         SUPPRESSED,
-        NO_CONSENT,
-        CONSENT_EXPIRED,
+        *CONSENT_REFUSALS,
         ALPHANUMERIC_SENDER,
         MOBILE_NUMBER_SENDER,
         NOT_SHORT_CODE_SENDER,

@@ -6,8 +6,9 @@ only adds to :func:`~halte_dispatcher.domain.policy.evaluate` what the dispatche
 brings:
 
 - The account's latest ``account.changed`` (advertiser name, short codes, mode, hours profile
-  and window) overrides what the request carried: an operator who tightens a profile or an
-  account switched to "notification" mode applies to messages already queued or held.
+  and window, non-commercial flag) overrides what the request carried: an operator who tightens
+  a profile, switches an account to "notification" mode or lifts its non-commercial flag applies
+  to messages already queued or held.
 - A *marketing* request for an account the dispatcher has not heard of yet cannot be checked
   (the content rule needs the advertiser's name and short codes): it is held with
   ``account_unknown`` and evaluated again once the account is known. Events of two topics
@@ -39,6 +40,7 @@ class AccountView:
     window_start: str | None = None
     window_end: str | None = None
     active: bool = True
+    non_commercial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,9 @@ def policy_input(
         short_codes=account.short_codes,
         unsubscribe_url=request.unsubscribe_url,
         consent=request.consent,
+        category=request.category,
+        professions=request.professions,
+        account_non_commercial=account.non_commercial,
         postal_code=request.postal_code,
         hours_profile=account.hours_profile,
         window_start=account.window_start,

@@ -34,6 +34,7 @@ async def create_account(body: AccountCreate, runtime: Runtime) -> dict[str, Any
         hours_profile=body.hours_profile,
         window_start=body.window_start,
         window_end=body.window_end,
+        non_commercial=body.non_commercial,
     )
 
 
@@ -45,9 +46,9 @@ async def get_account(account_id: str, runtime: Runtime) -> dict[str, Any]:
 
 @operator.patch("/{account_id}")
 async def update_account(account_id: str, body: AccountPatch, runtime: Runtime) -> dict[str, Any]:
-    """Change an account's name, contact line, mode, short codes, re-subscription or hours."""
+    """Change an account's name, contact line, mode, short codes, re-subscription, hours or non-commercial flag."""
     changes = body.model_dump(exclude_unset=True)
-    for name in ("name", "contact_info", "mode", "short_codes", "allow_resubscribe", "hours_profile"):
+    for name in ("name", "contact_info", "mode", "short_codes", "allow_resubscribe", "hours_profile", "non_commercial"):
         if name in changes and changes[name] is None:
             raise DomainError("invalid", f"{name} cannot be null.", name)
     return await accounts.update_account(runtime, account_id, changes=changes)
