@@ -44,6 +44,8 @@ from typing import Any
 
 import httpx
 
+from halte_rules.promotional import is_promotional
+
 #: Outcomes after which nothing more will happen to a recipient.
 FINAL_OUTCOMES = frozenset({"sent", "delivered", "failed", "refused", "cancelled", "canceled", "expired", "suppressed"})
 #: Outcomes that say the message left for the carrier.
@@ -210,8 +212,12 @@ class Violation:
 
 
 def _is_marketing(message: CarrierMessage, facts: Facts) -> bool:
+    # What was sent decides, not the label the client chose: a promotion that went out as
+    # "informative" is marketing (halte_rules.promotional is the platform's own detector).
+    if message.kind == "marketing" or is_promotional(message.text):
+        return True
     if message.kind is not None:
-        return message.kind == "marketing"
+        return False
     # A carrier that does not know the kind (Kannel): a marketing SMS carries the STOP mention
     # (or, abroad, the campaign's own words beside an unsubscribe link).
     return (

@@ -8,6 +8,8 @@
   signature unsubscribes nobody).
 - A tenant sees nothing of another's contacts, campaigns or opt-outs.
 - Sends and imports are rate-limited per account: 429 with Retry-After, the neighbour unaffected.
+- A client acting in bad faith labels promotions "informative": after a STOP none of them is sent,
+  while a genuine appointment reminder still is.
 
 Bounded: HALTE_E2E_FUZZ_EXAMPLES (default 6) examples per operation and generation mode.
 """
@@ -25,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import Api, Platform, wait_until
+from harness import Api, Platform, RetryingCarrier, policy_verdict, wait_until
 
 from halte_shared.signing import webhook_signature
 from halte_shared.stack import SERVICES
@@ -370,3 +372,49 @@ def test_imports_are_rate_limited_per_account_with_retry_after(
         interval=1.0,
         what="the import rate limit to let the owner in again after Retry-After",
     )
+
+
+PROMOTIONS = (
+    "Soldes -50% ce week-end !",
+    "Offre exclusive : 2 pizzas achetées = 1 offerte…",
+    "Black Friday : jusqu'à -70%…",
+)
+REMINDER = "Rappel : votre rendez-vous chez le Dr Martin est demain à 9h30. Pour annuler, appelez le 01 23 45 67 89."
+
+
+def test_promotions_labelled_informative_are_never_sent_after_a_stop(platform: Platform) -> None:
+    admin = platform.admin()
+    short_code = f"36{secrets.randbelow(1000):03d}"
+    account_id, key = admin.create_account(
+        name="Pizzeria Bella", short_code=short_code, contact_info="bella.example", credits=50
+    )
+    api = platform.api(key)
+    phone = f"+33699{secrets.randbelow(10**6):06d}"
+    carrier = RetryingCarrier(platform, deadline=60)
+    try:
+        reply = carrier.send(phone, short_code, "STOP").result(timeout=60)
+    finally:
+        carrier.close()
+    assert reply.acknowledged_at is not None, reply.failure
+    wait_until(
+        lambda: (
+            policy_verdict(platform, phone=phone, account_id=account_id, sender=short_code) == ("refuse", "suppressed")
+        ),
+        timeout=30,
+    )
+    for text in PROMOTIONS:
+        body = api.ok("POST", "/v1/messages", json={"phone": phone, "kind": "informative", "text": text})
+        assert (body["decision"], body["reason"]) == ("refuse", "promotional_content"), (text, body)
+        assert body["cost"] == 0
+    reminder = api.ok("POST", "/v1/messages", json={"phone": phone, "kind": "informative", "text": REMINDER})
+    assert reminder["decision"] == "send", reminder
+    # The refusals are the messages' recorded decisions, visible to the client.
+    evidence = api.ok("GET", f"/v1/evidence/{phone}")
+    assert "promotional_content" in json.dumps(evidence)
+    # A campaign draft carrying a promotion under the informative label is refused before anything is stored.
+    draft = api.request(
+        "POST",
+        "/v1/campaigns",
+        json={"name": "Faux info", "kind": "informative", "text": PROMOTIONS[0], "audience": {"phones": [phone]}},
+    )
+    assert draft.status_code == 422 and draft.json()["error"]["code"] == "promotional_content", draft.text

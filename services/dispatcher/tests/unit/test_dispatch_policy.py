@@ -40,6 +40,13 @@ BASE = PolicyInput(
     suppressed=False,
     suppression_current=True,
 )
+CUSTOMER = ConsentRecord(
+    basis="customer",
+    collected_at=datetime(2025, 1, 1, tzinfo=UTC),
+    source="caisse",
+    last_purchase_at=datetime(2026, 5, 1, tzinfo=UTC),
+    purchase_categories=("pain", "viennoiseries"),
+)
 INFORMATIVE = replace(BASE, kind="informative", sender="DUPONT", text="Votre commande est prête.", consent=None)
 LONDON = replace(BASE, phone="+447400123456", sender="DUPONT", text=f"Maison Dupont sale! Unsubscribe: {URL}")
 
@@ -96,13 +103,43 @@ CASES = [
     ("basis none", replace(BASE, consent=ConsentRecord(basis="none")), TUESDAY_10, refuse("no_consent")),
     (
         "customer from 2022",
-        replace(BASE, consent=ConsentRecord(basis="customer", last_purchase_at=datetime(2022, 5, 1, tzinfo=UTC))),
+        replace(BASE, consent=replace(CUSTOMER, last_purchase_at=datetime(2022, 5, 1, tzinfo=UTC)), category="pain"),
         TUESDAY_10,
-        refuse("consent_expired"),
+        refuse("customer_consent_expired"),
     ),
+    ("customer, what was bought", replace(BASE, consent=CUSTOMER, category="Pain"), TUESDAY_10, send()),
+    (
+        "customer, something else",
+        replace(BASE, consent=CUSTOMER, category="électroménager"),
+        TUESDAY_10,
+        refuse("customer_category_not_bought"),
+    ),
+    ("customer, no category", replace(BASE, consent=CUSTOMER), TUESDAY_10, refuse("customer_category_not_bought")),
     (
         "event snapshot accepted",
-        replace(BASE, consent=ConsentSnapshot(basis="b2b", profession="médecin")),
+        replace(
+            BASE,
+            consent=ConsentSnapshot(basis="b2b", collected_at=datetime(2025, 1, 1, tzinfo=UTC), profession="médecin"),
+            professions=("Médecin", "pharmacien"),
+        ),
+        TUESDAY_10,
+        send(),
+    ),
+    (
+        "b2b, another profession",
+        replace(BASE, consent=replace(CUSTOMER, basis="b2b", profession="médecin"), professions=("avocat",)),
+        TUESDAY_10,
+        refuse("b2b_profession_not_concerned"),
+    ),
+    (
+        "non-commercial, account not flagged",
+        replace(BASE, consent=replace(CUSTOMER, basis="non_commercial")),
+        TUESDAY_10,
+        refuse("non_commercial_not_allowed"),
+    ),
+    (
+        "non-commercial, flagged account",
+        replace(BASE, consent=replace(CUSTOMER, basis="non_commercial"), account_non_commercial=True),
         TUESDAY_10,
         send(),
     ),
@@ -194,7 +231,7 @@ CASES = [
     ("garbage account window", replace(BASE, window_start="soon"), TUESDAY_10, refuse("invalid_hours_window")),
     (
         "Réunion is two hours ahead",
-        replace(BASE, phone="+262692123456"),
+        replace(BASE, phone="+262692123456", postal_code=None),
         paris(2026, 6, 16, 18, 30),
         hold("outside_hours", datetime(2026, 6, 17, 8, tzinfo=REUNION)),
     ),
@@ -242,8 +279,14 @@ def test_policy(request_: PolicyInput, now: datetime, expected: Decision) -> Non
 
 
 def test_release_time_is_in_the_recipient_zone() -> None:
-    decision = evaluate(replace(BASE, phone="+262692123456"), now=paris(2026, 6, 16, 18, 30))
+    decision = evaluate(replace(BASE, phone="+262692123456", postal_code=None), now=paris(2026, 6, 16, 18, 30))
     assert decision.as_dict()["next_window_start"] == "2026-06-17T08:00:00+04:00"
+
+
+def test_a_reunion_number_living_in_paris_waits_for_both_calendars() -> None:
+    # Réunion opens at 04:00 UTC, Paris at 06:00 UTC: the later, said in the home (postal) zone.
+    decision = evaluate(replace(BASE, phone="+262692123456"), now=paris(2026, 6, 16, 18, 30))
+    assert decision.as_dict()["next_window_start"] == "2026-06-17T08:00:00+02:00"
 
 
 PROBE_CASES = [
@@ -285,7 +328,13 @@ def test_from_dispatch_requested_event() -> None:
         text="Maison Dupont: -20%. STOP au 36111",
         segments=1,
         postal_code="57000",
-        consent=ConsentSnapshot(basis="customer", last_purchase_at=datetime(2026, 1, 5, tzinfo=UTC)),
+        consent=ConsentSnapshot(
+            basis="customer",
+            collected_at=datetime(2026, 1, 5, tzinfo=UTC),
+            last_purchase_at=datetime(2026, 1, 5, tzinfo=UTC),
+            purchase_categories=["Chaussures"],
+        ),
+        category="chaussures",
         requested_at=datetime(2026, 4, 2, 8, tzinfo=UTC),
     )
     request_ = PolicyInput.from_dispatch(

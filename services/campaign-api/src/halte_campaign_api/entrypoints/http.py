@@ -13,7 +13,7 @@ from halte_campaign_api.bootstrap import bootstrap
 from halte_campaign_api.config import Settings
 from halte_campaign_api.domain.errors import DomainError, safe_text
 from halte_campaign_api.entrypoints.deps import RateLimited
-from halte_campaign_api.entrypoints.routes import accounts, campaigns, contacts, messages
+from halte_campaign_api.entrypoints.routes import accounts, campaigns, contacts, messages, templates
 from halte_campaign_api.handlers.errors import Conflict, NotFound, Unavailable
 from halte_campaign_api.handlers.imports import TooLarge
 from halte_shared.clock import Clock
@@ -107,6 +107,8 @@ def create_app(
             contacts.router,
             campaigns.router,
             messages.router,
+            templates.client,
+            templates.operator,
         ],
         test_mode=settings.test_mode,
     )

@@ -25,13 +25,16 @@ from halte_campaign_api.domain.campaigns import (
     reservation_for,
 )
 from halte_campaign_api.domain.compose import KINDS, check_text
+from halte_campaign_api.domain.consent import check_category, check_professions, classify_audience
 from halte_campaign_api.domain.contacts import check_person_name, check_tags
 from halte_campaign_api.domain.errors import DomainError
+from halte_campaign_api.domain.informative import check_informative_text
 from halte_campaign_api.domain.phones import is_french_number, normalize_contact_phone
 from halte_campaign_api.domain.preview import Preview, preview
-from halte_campaign_api.handlers.contacts import check_limit, decode_cursor, encode_cursor
+from halte_campaign_api.handlers.contacts import CONSENT_COLUMNS, check_limit, decode_cursor, encode_cursor
 from halte_campaign_api.handlers.credits import record_movement
 from halte_campaign_api.handlers.errors import NotFound
+from halte_campaign_api.handlers.templates import require_informative_template
 from halte_campaign_api.runtime import CampaignRuntime
 from halte_shared.events import CampaignLaunched
 from halte_shared.outbox import add_to_outbox
@@ -144,6 +147,8 @@ async def create_campaign(runtime: CampaignRuntime, *, account_id: str, body: di
     check_text(text)
     assert isinstance(text, str)
     check_text_length(text)
+    if kind == "informative":
+        check_informative_text(text)
     audience = body.get("audience") or {}
     tags = check_tags(audience.get("tags"), field="audience.tags")
     raw_phones = audience.get("phones") or []
@@ -153,12 +158,16 @@ async def create_campaign(runtime: CampaignRuntime, *, account_id: str, body: di
         )
     phones = sorted({normalize_contact_phone(p, field="audience.phones") for p in raw_phones})
     defaults = check_defaults(body.get("defaults"))
+    # What a marketing campaign concerns: customers and professionals are reached only when it says.
+    category = check_category(body.get("category"))
+    professions = check_professions(body.get("professions"))
     send_at = check_send_at(body.get("send_at"), now=now)
     async with runtime.sessions() as session, session.begin():
         account = await _account(session, account_id)
         sender = sender_for(account, kind=kind, requested=body.get("short_code"))
         # The sample composition raises what every recipient would (mode, sender, wrong STOP number).
         preview_of(runtime, account=account, text=text, kind=kind, sender=sender, defaults=defaults)
+        await require_informative_template(session, account, kind=kind, text=text)
         campaign = {
             "id": str(uuid.uuid4()),
             "account_id": account_id,
@@ -168,6 +177,8 @@ async def create_campaign(runtime: CampaignRuntime, *, account_id: str, body: di
             "audience_tags": tags,
             "audience_phones": phones,
             "field_defaults": defaults,
+            "category": category,
+            "professions": professions,
             "sender": sender,
             "send_at": send_at,
             "status": "draft",
@@ -213,6 +224,36 @@ async def count_audience(session: AsyncSession, campaign: Any, *, cutoff: dateti
     return int((await session.execute(query)).scalar_one())
 
 
+async def audience_consent(
+    session: AsyncSession, campaign: Any, *, account_non_commercial: bool, now: datetime
+) -> dict[str, Any] | None:
+    """Return how many of a marketing campaign's recipients the consent rule allows, and why not the others.
+
+    Each distinct consent record of the audience is judged by the function the dispatcher decides
+    with (halte_rules.consent), at the instant the campaign would be sent, so the groups are the
+    refusals the dispatcher will report. Informative campaigns need no consent: None.
+    """
+    if campaign.kind != "marketing":
+        return None
+    at = campaign.send_at if campaign.send_at is not None and campaign.send_at > now else now
+    columns = list(CONSENT_COLUMNS.values())
+    query = select(*columns, func.count()).select_from(contacts).where(audience_condition(campaign)).group_by(*columns)
+    if campaign.cutoff_at is not None:
+        query = query.where(contacts.c.created_at <= campaign.cutoff_at)
+    names = list(CONSENT_COLUMNS)
+    records = [(dict(zip(names, row[:-1], strict=True)), int(row[-1])) for row in (await session.execute(query)).all()]
+    return {
+        "at": at,
+        **classify_audience(
+            records,
+            at=at,
+            category=campaign.category,
+            professions=list(campaign.professions),
+            account_non_commercial=account_non_commercial,
+        ),
+    }
+
+
 async def get_preview(
     runtime: CampaignRuntime, *, account_id: str, campaign_id: str, phone: str | None
 ) -> dict[str, Any]:
@@ -233,6 +274,9 @@ async def get_preview(
                 raise NotFound("The contact", "phone")
             fields = {"first_name": contact.first_name, "last_name": contact.last_name}
         count = campaign.audience_count if campaign.status != "draft" else await count_audience(session, campaign)
+        consent = await audience_consent(
+            session, campaign, account_non_commercial=account["non_commercial"], now=runtime.clock.now()
+        )
     result = preview_of(
         runtime,
         account=account,
@@ -250,6 +294,7 @@ async def get_preview(
         "destination_is_french": True if e164 is None else is_french_number(e164),
         "recipients": count,
         "estimated_cost": count * result.cost,
+        "consent": consent,
     }
 
 
@@ -260,6 +305,9 @@ async def launch_campaign(runtime: CampaignRuntime, *, account_id: str, campaign
         campaign = await load_campaign(session, account_id=account_id, campaign_id=campaign_id, lock=True)
         ensure_can_launch(campaign.status)
         account = await _account(session, account_id)
+        if campaign.kind == "informative":
+            # The detector may have learnt since the draft: refuse before any credit is reserved.
+            check_informative_text(campaign.text)
         sample = preview_of(
             runtime,
             account=account,
@@ -268,6 +316,7 @@ async def launch_campaign(runtime: CampaignRuntime, *, account_id: str, campaign
             sender=campaign.sender,
             defaults=dict(campaign.field_defaults),
         )
+        await require_informative_template(session, account, kind=campaign.kind, text=campaign.text)
         recipients_count = await count_audience(session, campaign, cutoff=now)
         if recipients_count == 0:
             raise DomainError("empty_audience", "No contact of the address book matches the audience.", "audience")
@@ -415,6 +464,8 @@ def campaign_view(campaign: Any, counts: dict[str, Any]) -> dict[str, Any]:
         "text": campaign.text,
         "audience": {"tags": list(campaign.audience_tags), "phones": list(campaign.audience_phones)},
         "defaults": dict(campaign.field_defaults),
+        "category": campaign.category,
+        "professions": list(campaign.professions),
         "sender": campaign.sender,
         "send_at": campaign.send_at,
         "status": reported_status(campaign.status, pending=pending),

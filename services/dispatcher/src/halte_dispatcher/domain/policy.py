@@ -6,11 +6,16 @@ lives in its own module (consent, content, suppression, credits, hours); this mo
 composes them. The first rule that objects decides, in this order:
 
 1. ``invalid_number`` / ``not_mobile`` (refuse): nothing else means anything without a recipient.
-2. ``marketing_not_allowed`` (refuse): a "notification" account sends informative SMS only.
+2. ``marketing_not_allowed`` (refuse): a "notification" account sends informative SMS only;
+   ``promotional_content`` (refuse): an informative message whose text is promotional
+   (halte_rules.promotional), whatever label the client chose.
 3. Suppression (marketing): ``suppressed`` (refuse), then ``optout_pending`` and
    ``suppression_feed_stale`` (hold): an opted-out number is reported as such before any other
    flaw of the message (suppression.py).
-4. Consent (marketing): ``no_consent`` / ``consent_expired`` (refuse).
+4. Consent (marketing): the refusals of ``halte_rules.consent`` (``no_consent``,
+   ``customer_consent_expired``, ``customer_category_not_bought``, ``b2b_profession_not_concerned``,
+   ``non_commercial_not_allowed``...; refuse), given what the message concerns (``category``,
+   ``professions``) and the account's non-commercial flag.
 5. Content and sender (marketing): sender (French destinations), STOP mention or unsubscribe
    link, advertiser name (refuse; see content.py for the reasons).
 6. Credits (every kind): ``insufficient_credits`` (refuse).
@@ -44,6 +49,7 @@ from halte_dispatcher.domain.decision import (
     INVALID_NUMBER,
     MARKETING_NOT_ALLOWED,
     NOT_MOBILE,
+    PROMOTIONAL_CONTENT,
     SCHEDULED,
     Decision,
 )
@@ -59,6 +65,7 @@ from halte_rules.hours import (
     window_closes_at,
     window_for,
 )
+from halte_rules.promotional import is_promotional
 from halte_shared.phone import InvalidPhoneNumber, PhoneInfo, normalize_mobile
 
 MessageKind = Literal["marketing", "informative"]
@@ -88,6 +95,10 @@ class PolicyInput:
     short_codes: tuple[str, ...] = ()
     unsubscribe_url: str | None = None
     consent: ConsentRecord | None = None
+    # What a marketing message concerns and the account's flag, for the consent rule.
+    category: str | None = None
+    professions: tuple[str, ...] = ()
+    account_non_commercial: bool = False
     postal_code: str | None = None
     hours_profile: str = DEFAULT_PROFILE
     window_start: str | time | None = None
@@ -114,6 +125,7 @@ class PolicyInput:
         object.__setattr__(self, "short_codes", tuple(self.short_codes))
         object.__setattr__(self, "checks", frozenset(self.checks))
         object.__setattr__(self, "consent", ConsentRecord.of(self.consent))
+        object.__setattr__(self, "professions", tuple(self.professions))
 
     @classmethod
     def probe(
@@ -179,6 +191,9 @@ class PolicyInput:
             short_codes=tuple(short_codes),
             unsubscribe_url=request.unsubscribe_url,
             consent=ConsentRecord.of(request.consent),
+            category=request.category,
+            professions=tuple(request.professions),
+            account_non_commercial=request.account_non_commercial,
             postal_code=request.postal_code,
             hours_profile=request.hours_profile,
             window_start=request.window_start,
@@ -225,6 +240,12 @@ def evaluate(request: PolicyInput, *, now: datetime) -> Decision:
     if marketing and request.account_mode == "notification":
         return Decision.refuse(MARKETING_NOT_ALLOWED)
 
+    if not marketing and CHECK_TEXT in checks and is_promotional(request.text or ""):
+        # The client chose the label; the text decides. Refused, not sent as marketing: a
+        # promotion the client did not write as one lacks what marketing needs (consent proof,
+        # the mention), and the refusal tells the client why.
+        return Decision.refuse(PROMOTIONAL_CONTENT)
+
     if CHECK_SUPPRESSION in checks:
         held_or_refused = suppression_check(
             kind=request.kind,
@@ -236,7 +257,13 @@ def evaluate(request: PolicyInput, *, now: datetime) -> Decision:
             return held_or_refused
 
     if marketing and CHECK_CONSENT in checks:
-        problem = consent_problem(request.consent, now=now)
+        problem = consent_problem(
+            request.consent,
+            now=now,
+            category=request.category,
+            professions=request.professions,
+            account_non_commercial=request.account_non_commercial,
+        )
         if problem is not None:
             return Decision.refuse(problem)
 

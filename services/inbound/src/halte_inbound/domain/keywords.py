@@ -153,49 +153,11 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from typing import Final, Literal
 
+from halte_rules.lookalikes import LATIN_LOOKALIKES
+
 __all__ = ["Classification", "classify", "normalise", "tokens"]
 
 Classification = Literal["stop", "optin", "contact", "help", "other"]
-
-# Phones with Cyrillic or Greek keyboards produce words that *look* like Latin ones; the
-# recipient saw (and meant) "STOP", so read "STOP". Keys are case-folded.
-_CONFUSABLES: Final[dict[str, str]] = {
-    "ı": "i",  # Turkish dotless i; folding alone leaves it, so "QUIT" and "quıt" would differ
-    # Cyrillic
-    "а": "a",
-    "в": "b",
-    "е": "e",
-    "ѕ": "s",
-    "і": "i",
-    "ј": "j",
-    "к": "k",
-    "м": "m",
-    "н": "h",
-    "о": "o",
-    "р": "p",
-    "с": "c",
-    "т": "t",
-    "у": "y",
-    "х": "x",
-    "ԁ": "d",
-    "ԛ": "q",
-    "ԝ": "w",
-    # Greek
-    "α": "a",
-    "β": "b",
-    "ε": "e",
-    "η": "h",
-    "ι": "i",
-    "κ": "k",
-    "μ": "m",
-    "ν": "v",
-    "ο": "o",
-    "ρ": "p",
-    "τ": "t",
-    "υ": "u",
-    "χ": "x",
-    "ζ": "z",
-}
 
 # Modifier letters that keyboards emit as apostrophes (m\u02bcenvoyer); unicodedata calls
 # them letters, which would glue "m'envoyer" into one word.
@@ -218,7 +180,7 @@ def normalise(text: str | None) -> str:
         if category in _DROPPED_CATEGORIES:
             continue
         if category[0] in "LN" and ch not in _APOSTROPHE_LETTERS:
-            out.append(_CONFUSABLES.get(ch, ch))
+            out.append(LATIN_LOOKALIKES.get(ch, ch))
         else:
             out.append(" ")
     return " ".join("".join(out).split())
