@@ -47,7 +47,7 @@ fmt: install
 	$(VENV)/bin/ruff format .
 
 unit: install
-	$(PYTEST) -q shared/tests/unit rules/tests services/*/tests/unit
+	$(PYTEST) -q shared/tests/unit rules/tests tests/agreement services/*/tests/unit
 
 integration: install
 	$(PYTEST) -q shared/tests/integration services/*/tests/integration
@@ -56,7 +56,7 @@ e2e: install system-deps
 	$(PYTEST) -q tests/e2e
 
 test: install $(CHECKOV) system-deps lint
-	$(PYTEST) -q shared/tests rules/tests services/*/tests deploy/tests tests/e2e
+	$(PYTEST) -q shared/tests rules/tests tests/agreement services/*/tests deploy/tests tests/e2e
 
 # Every benchmark beside its reference, then one Markdown table and chart in bench/results/.
 bench: install

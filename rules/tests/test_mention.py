@@ -14,6 +14,7 @@ from halte_rules.mention import (
     stop_mention,
     stop_mention_problem,
     stop_numbers_named,
+    wrong_stop_number,
 )
 
 MARK = VALUE_MARK
@@ -39,13 +40,16 @@ MARK = VALUE_MARK
         ("Promo! STOP au 36112", "stop_mention_wrong_number"),  # the reply would not reach us
         ("Promo! Répondez STOP au 36999 ou STOP au 36111", "stop_mention_wrong_number"),
         ("Promo! STOP au numéro 36222", "stop_mention_wrong_number"),
-        ("Promo! STOP au 361110", "missing_stop_mention"),  # runs on into another number
+        ("Promo! STOP au 361110", "stop_mention_wrong_number"),  # runs on into another number
         ("Promo! NONSTOP au 36111", "missing_stop_mention"),
         ("Promo! Répondez STOP", "missing_stop_mention"),
         ("36111", "missing_stop_mention"),
         ("Promo!", "missing_stop_mention"),
         (f"Promo! STOP au {MARK} 36111", "missing_stop_mention"),  # a value would stand inside it
-        (f"Promo! STOP au 36111{MARK}", "missing_stop_mention"),  # a value could continue the number
+        (f"Promo! STOP au 36111{MARK}", "stop_mention_wrong_number"),  # a value could continue the number
+        (f"Promo! STOP au 36111 {MARK}", None),
+        ("Promo! STOP au 36111 2 fois", None),  # the code, then another word
+        ("Promo! STOP au 36 1112", "stop_mention_wrong_number"),
         (f"{MARK}STOP au 36111", "missing_stop_mention"),
     ],
 )
@@ -70,6 +74,8 @@ def test_the_mention_added_is_the_one_recognised(code: str) -> None:
         ("STOP au numéro 36333", ("36333",)),
         ("Répondez STOP", ()),
         ("STOP au 123", ()),  # too short to be a code
+        ("STOP au 361112", ("361112",)),
+        (f"STOP au 36111{MARK}", (f"36111{MARK}",)),
     ],
 )
 def test_numbers_a_stop_instruction_points_to(text: str, named: tuple[str, ...]) -> None:
@@ -101,7 +107,7 @@ def test_advertiser_name(text: str, name: str | None, named: bool) -> None:
 
 def test_recognisers_stay_fast_on_hostile_text() -> None:
     hostile = "stop" + " au" * 5000 + " " * 5000 + "x" + " stop " * 2000 + "3" * 5000
-    assert stop_mention_problem(hostile, "36111") == "missing_stop_mention"
+    assert stop_mention_problem(hostile, "36111") == "stop_mention_wrong_number"  # " stop 3333..."
     assert not names_advertiser(hostile, "au au au au y")
 
 
@@ -111,7 +117,7 @@ def test_adding_the_mention_always_satisfies_the_rule_unless_another_number_is_n
     problem = stop_mention_problem(completed, code)
     if problem is not None:
         assert problem == "stop_mention_wrong_number"
-        assert any(n != code and len(n) == len(code) for n in stop_numbers_named(completed))
+        assert wrong_stop_number(completed, code) is not None
 
 
 @given(st.text(max_size=60).filter(lambda s: s.strip()))

@@ -16,9 +16,13 @@ How a mention is recognised, case-insensitively:
   "36 111", "36.111", "36\u00a0111";
 - the code must not run on into another digit ("STOP au 361112" names another number).
 
-A text may also name *another* number after STOP ("Répondez STOP au 36999"): the reply would not
-reach the platform, so :func:`stop_numbers_named` finds every number a STOP instruction points
-to, with a looser grammar (linking words such as "au", "to", "numéro").
+A text may also name *another* number after STOP ("Répondez STOP au 36999", "STOP au 361112"):
+the reply would not reach the platform, so :func:`stop_numbers_named` finds every number a STOP
+instruction points to, with a looser grammar (linking words such as "au", "to", "numéro"), and a
+text naming any number other than the short code is refused rather than completed: adding the
+right mention beside a wrong one would leave the recipient two instructions, one of them false.
+A number glued to a recipient's value ("STOP au 36111{last_name}") is refused the same way,
+since the value could continue it.
 
 The advertiser is named when its name appears as a whole word sequence, ignoring case, accents,
 typographic apostrophes and runs of whitespace: "Cafe Dupont" names "Café Dupont".
@@ -26,8 +30,8 @@ typographic apostrophes and runs of whitespace: "Cafe Dupont" names "Café Dupon
 Drafts with placeholders: a caller replaces each placeholder ("{first_name}") by
 :data:`VALUE_MARK` before asking. The mark is neither a word character nor a space, so a
 mention or a name never matches across a recipient's value, and a placeholder glued to a
-mention ("STOP au 36111{first_name}") makes it count as absent, since the value could start
-with a digit.
+mention's number ("STOP au 36111{first_name}") makes it a wrong number, since the value could
+start with a digit.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ _APOSTROPHES: Final = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"
 # word, so a long run of spaces cannot make the search backtrack exponentially.
 _SEP: Final = r"[\s:.,\-=>]*"
 _JOINERS: Final = rf"(?:{_SEP}(?:(?:sms|au|to|at|on|numero|num|no)\b|n°)){{0,4}}{_SEP}"
-_STOP_NUMBER: Final = re.compile(rf"(?<![\w\x01])stop{_JOINERS}((?:\d[\s.]?){{4,}}\d)(?![\d\x01])")
+_STOP_NUMBER: Final = re.compile(rf"(?<![\w\x01])stop{_JOINERS}((?:\d[\s.]?){{4,}}\d)(?!\d)(\x01?)")
 
 
 def fold(text: str) -> str:
@@ -64,10 +68,19 @@ def stop_mention(short_code: str) -> str:
     return STOP_MENTION_TEMPLATE.format(short_code=normalise_short_code(short_code) or short_code.strip())
 
 
+def _code_pattern(digits: str) -> str:
+    return r"[\s.]?".join(re.escape(digit) for digit in digits)
+
+
 @functools.lru_cache(maxsize=1024)  # every recipient of a campaign asks about the same short code
 def _mention_pattern(digits: str) -> re.Pattern[str]:
-    code = r"[\s.]?".join(re.escape(digit) for digit in digits)
-    return re.compile(rf"(?<![\w\x01])stop(?:\s+sms)?(?:\s+au\s+|\s*:\s*|\s+){code}(?![\d\x01])")
+    return re.compile(rf"(?<![\w\x01])stop(?:\s+sms)?(?:\s+au\s+|\s*:\s*|\s+){_code_pattern(digits)}(?![\d\x01])")
+
+
+@functools.lru_cache(maxsize=1024)
+def _own_code_at_start(digits: str) -> re.Pattern[str]:
+    # The code, then the end of the number or a separator: "36111 2" is the code and a "2".
+    return re.compile(rf"{_code_pattern(digits)}(?:[\s.]|$)")
 
 
 def has_stop_mention(text: str, short_code: str) -> bool:
@@ -78,15 +91,33 @@ def has_stop_mention(text: str, short_code: str) -> bool:
     return _mention_pattern(digits).search(fold(text)) is not None
 
 
+def _named(match: re.Match[str]) -> str:
+    return re.sub(r"[\s.]", "", match.group(1)) + match.group(2)
+
+
 def stop_numbers_named(text: str) -> tuple[str, ...]:
-    """Return the digits of every number a STOP instruction in the text points to, in text order."""
-    return tuple(re.sub(r"[\s.]", "", match.group(1)) for match in _STOP_NUMBER.finditer(fold(text)))
+    """Return every number a STOP instruction in the text points to, in text order.
+
+    A number a recipient's value could continue (glued to :data:`VALUE_MARK`) keeps the mark
+    at its end, so it never equals a short code.
+    """
+    return tuple(_named(match) for match in _STOP_NUMBER.finditer(fold(text)))
+
+
+def wrong_stop_number(text: str, short_code: str) -> str | None:
+    """Return the first number a STOP instruction points to that is not the short code, or None."""
+    own = _own_code_at_start(normalise_short_code(short_code) or "")
+    for match in _STOP_NUMBER.finditer(fold(text)):
+        written, glued = match.group(1), match.group(2)
+        reads_as_code = own.match(written)
+        if reads_as_code is None or (glued and reads_as_code.end() == len(written)):
+            return _named(match)
+    return None
 
 
 def stop_mention_problem(text: str, short_code: str) -> MentionProblem | None:
     """Return why a text's STOP mention does not reach that short code, or None if it does."""
-    digits = normalise_short_code(short_code) or ""
-    if any(len(named) == len(digits) and named != digits for named in stop_numbers_named(text)):
+    if wrong_stop_number(text, short_code) is not None:
         return "stop_mention_wrong_number"
     if not has_stop_mention(text, short_code):
         return "missing_stop_mention"

@@ -25,14 +25,14 @@ from datetime import time
 from typing import Final
 
 from halte_campaign_api.domain.errors import DomainError
-from halte_rules.hours import PROFILES, HoursConfigError, window_for
+from halte_rules.hours import DEFAULT_PROFILE, PROFILES, HoursConfigError, window_for
 from halte_rules.short_codes import is_short_code, may_carry_marketing, normalise_short_code
 
 MODES: Final = ("marketing", "notification")
 MAX_SHORT_CODES: Final = 10
 NAME_MAX: Final = 100
 CONTACT_INFO_MAX: Final = 300
-DEFAULT_HOURS_PROFILE: Final = "strict"
+DEFAULT_HOURS_PROFILE: Final = DEFAULT_PROFILE
 
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CLOCK_RE: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")

@@ -9,8 +9,8 @@ ranges are halte_rules', the very functions the dispatcher decides with):
 - Every marketing SMS to a French number carries the free opt-out mention. It is added
   (``STOP au <short code>``) unless the client already wrote one the dispatcher recognises
   ("stop au 36111", "STOP 36111", "STOP au 36 111", "Stop SMS au 36111"). A STOP
-  instruction naming another number is refused (``stop_mention_wrong_number``), since the
-  reply would not reach the account.
+  instruction naming another number ("STOP au 36999", "STOP au 361112") is refused
+  (``stop_mention_wrong_number``), since the reply would not reach the account.
 - A marketing SMS to a French number comes from the account's 5-digit short code of the
   marketing range (36xxx), the number that receives the STOP reply: an alphanumeric sender
   makes the reply impossible (``alphanumeric_sender``), an ordinary 06/07 mobile number may
@@ -34,8 +34,8 @@ The decisions about the mention and the advertiser name are taken on the client'
 words, never on the recipient's values, so every recipient of a campaign gets the same
 additions as the preview showed. A placeholder never counts towards a mention or a name
 ("STOP au {first_name} 36111" carries none). A placeholder glued to the mention or the name
-("STOP au 36111{first_name}") makes it count as absent too, since a value starting with a
-digit or a letter would break it. As a
+("STOP au 36111{first_name}") is refused (``stop_mention_wrong_number``), since a value starting
+with a digit would change the number; glued to the name it makes the name count as absent. As a
 last guard, the personalised text is checked again and the addition is made if it still
 lacks the mention or the name: a recipient's text may then differ from the preview, the
 price of never sending a message the dispatcher would refuse.
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from halte_campaign_api.domain.errors import DomainError
-from halte_rules.mention import VALUE_MARK, names_advertiser, stop_mention, stop_mention_problem, stop_numbers_named
+from halte_rules.mention import VALUE_MARK, names_advertiser, stop_mention, stop_mention_problem, wrong_stop_number
 from halte_rules.short_codes import compact, is_short_code, normalise_short_code, short_code_range
 from halte_shared.phone import is_ordinary_mobile_sender
 
@@ -286,11 +286,18 @@ def compose(
             assert short_code is not None  # checked above
             problem = stop_mention_problem(words, short_code)
             add_mention = problem is not None
-            if problem == "stop_mention_wrong_number":
-                digits = next(n for n in stop_numbers_named(words) if len(n) == len(short_code) and n != short_code)
+            named = wrong_stop_number(words, short_code)
+            if named is not None and named.endswith(VALUE_MARK):
                 raise DomainError(
                     "stop_mention_wrong_number",
-                    f"The text tells recipients to reply STOP to {digits}, which is not this account's "
+                    f"The number after STOP runs into a personalisation field: each recipient's value "
+                    f"would change it. Put a space after {named.removesuffix(VALUE_MARK)}.",
+                    "text",
+                )
+            if named is not None:
+                raise DomainError(
+                    "stop_mention_wrong_number",
+                    f"The text tells recipients to reply STOP to {named}, which is not this account's "
                     f"short code {short_code}.",
                     "text",
                 )
