@@ -96,7 +96,9 @@ class Page:
             try:
                 if self.evaluate("document.readyState") == "complete":
                     text = self.text()
-                    if predicate(text):
+                    # Between a form's submission and the answer the browser may show an empty
+                    # document, complete and blank: that is no page a person reads.
+                    if text.strip() and predicate(text):
                         return text
             except (RuntimeError, TimeoutError):
                 pass  # a navigation in progress replaces the execution context
