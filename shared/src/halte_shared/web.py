@@ -20,7 +20,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
@@ -240,10 +240,16 @@ def install_request_context(app: FastAPI, *, service: str) -> None:
     app.add_middleware(RequestContext, service=service)
 
 
-def current_runtime(request: Request) -> ServiceRuntime:
-    """Return the running service's runtime (a FastAPI dependency)."""
+def runtime_of(request: Request) -> ServiceRuntime:
+    """Return the running service's runtime."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
+
+
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per request.
+async def current_runtime(request: Request) -> ServiceRuntime:
+    """Return the running service's runtime (a FastAPI dependency)."""
+    return runtime_of(request)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -258,9 +264,9 @@ def is_admin_token(runtime: ServiceRuntime, token: str) -> bool:
     return bool(expected and token) and hmac.compare_digest(token.encode(), (expected or "").encode())
 
 
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Admit only the operator token (a FastAPI dependency)."""
-    if not is_admin_token(current_runtime(request), bearer_token(authorization)):
+    if not is_admin_token(runtime_of(request), bearer_token(authorization)):
         raise ApiError(401, "unauthorized", "This endpoint needs the operator token (Authorization: Bearer ...).")
 
 
@@ -300,7 +306,7 @@ def plumbing_router() -> APIRouter:
     @router.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics_endpoint() -> Response:
         """Expose Prometheus metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     # Every service's consumers park what they give up on; operators resolve it here.
     router.include_router(parked_router())

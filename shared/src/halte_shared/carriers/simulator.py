@@ -628,7 +628,7 @@ class CarrierSimulator:
 # -- HTTP ----------------------------------------------------------------------------------
 
 
-def current_simulator(request: Request) -> CarrierSimulator:
+async def current_simulator(request: Request) -> CarrierSimulator:
     """Return the running simulator (a FastAPI dependency)."""
     simulator: CarrierSimulator = request.app.state.simulator
     return simulator
@@ -641,13 +641,13 @@ def _same_secret(given: str, expected: str | None) -> bool:
     return bool(given and expected) and hmac.compare_digest(given.encode(), (expected or "").encode())
 
 
-def require_carrier_secret(simulator: Simulator, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_carrier_secret(simulator: Simulator, authorization: Annotated[str | None, Header()] = None) -> None:
     """Admit only callers holding CARRIER_SIM_SECRET."""
     if not _same_secret(bearer_token(authorization), simulator.settings.secret.get_secret_value()):
         raise ApiError(401, "unauthorized", "Submissions need Authorization: Bearer <CARRIER_SIM_SECRET>.")
 
 
-def require_operator(simulator: Simulator, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_operator(simulator: Simulator, authorization: Annotated[str | None, Header()] = None) -> None:
     """Admit only the operator token."""
     expected = simulator.settings.admin_token.get_secret_value() if simulator.settings.admin_token else None
     if not _same_secret(bearer_token(authorization), expected):

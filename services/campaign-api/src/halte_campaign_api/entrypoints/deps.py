@@ -21,7 +21,7 @@ class RateLimited(Exception):
         self.what = what
 
 
-def campaign_runtime(request: Request) -> CampaignRuntime:
+async def campaign_runtime(request: Request) -> CampaignRuntime:
     """Return the running service's runtime."""
     runtime: CampaignRuntime = request.app.state.runtime
     return runtime

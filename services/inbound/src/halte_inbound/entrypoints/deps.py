@@ -14,7 +14,7 @@ from halte_inbound.runtime import InboundRuntime
 from halte_shared.web import ApiError
 
 
-def current_inbound_runtime(request: Request) -> InboundRuntime:
+async def current_inbound_runtime(request: Request) -> InboundRuntime:
     """Return the running inbound runtime (a FastAPI dependency)."""
     runtime: InboundRuntime = request.app.state.runtime
     return runtime

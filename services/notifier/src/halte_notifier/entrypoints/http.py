@@ -20,7 +20,7 @@ PurposeName = Literal["optout_confirmation", "contact_reply"]
 LanguageName = Literal["fr", "en"]
 
 
-def notifier_runtime(request: Request) -> NotifierRuntime:
+async def notifier_runtime(request: Request) -> NotifierRuntime:
     """Return the running notifier runtime (a FastAPI dependency)."""
     runtime: NotifierRuntime = request.app.state.runtime
     return runtime
