@@ -53,8 +53,9 @@ def kannel_platform(platform: Platform) -> Platform:
 
 
 #: Modules that share the session's platform run in this order: the journey first (it owns the
-#: clock while it runs), then hostile input, then the faults, which kill services and the broker.
-_ORDER = ("test_journey", "test_hostile", "test_faults")
+#: clock while it runs), then hostile input and inbound's workers, then the faults, which kill
+#: services and the broker.
+_ORDER = ("test_journey", "test_hostile", "test_inbound_workers", "test_faults")
 #: Modules with a platform of their own run before any other starts the session's, so two
 #: platforms never share the machine's cores.
 _FIRST = ("test_stop_faults",)

@@ -98,6 +98,8 @@ class Platform:
             "UNSUBSCRIBE_SECRET": "e2e-unsubscribe-" + secrets.token_hex(8),
             "HALTE_PUBLIC_INBOUND_URL": inbound,
             "LOG_LEVEL": "WARNING",
+            # As under `make run`: the webhooks are served by two worker processes.
+            "HALTE_INBOUND_WORKERS": "2",
             # Low enough for the rate-limit test to reach it with a few dozen requests.
             "HALTE_SEND_RATE_PER_SECOND": "5",
             "HALTE_SEND_BURST": "20",

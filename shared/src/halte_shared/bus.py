@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -250,9 +249,7 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for topic in self.topics:
-            metrics.CONSUMER_STALLED_SECONDS.labels(self.group_id, topic).set_function(
-                functools.partial(self._stalled_seconds_on, topic)
-            )
+            metrics.CONSUMER_STALLED_SECONDS.labels(self.group_id, topic).set(0)
         self.running = True
         self._status = "running"
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group_id}")
@@ -516,13 +513,18 @@ class EventConsumer:
         """Sleep before a retry, keeping the group membership alive; raise _Stopped when stopping."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
+        kept_at = -1.0
         while True:
-            await self._keep_membership()
+            self._publish_stall()
+            if loop.time() - kept_at >= 1.0:
+                await self._keep_membership()
+                kept_at = loop.time()
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
             try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=min(remaining, 1.0))
+                # A quarter of a second at most: the stall gauge stays that fresh.
+                await asyncio.wait_for(self._stopping.wait(), timeout=min(remaining, 0.25))
             except TimeoutError:
                 continue
             raise _Stopped()
@@ -559,13 +561,26 @@ class EventConsumer:
 
     def _note_stall(self, place: _Place, failure: Failure, attempts: int) -> None:
         if self._stall is None or self._stall.place != place:
+            if self._stall is not None:
+                metrics.CONSUMER_STALLED_SECONDS.labels(self.group_id, self._stall.place.topic).set(0)
             self._stall = _Stall(place, datetime.now(UTC), time.monotonic(), failure, attempts)
         else:
             self._stall.failure = failure
             self._stall.attempts = attempts
+        self._publish_stall()
+
+    def _publish_stall(self) -> None:
+        # Set while waiting (every second at least), not computed when scraped: several worker
+        # processes share one exposition, which can read values but not call functions.
+        if self._stall is not None:
+            metrics.CONSUMER_STALLED_SECONDS.labels(self.group_id, self._stall.place.topic).set(
+                self._stalled_seconds_on(self._stall.place.topic)
+            )
 
     def _end_stall(self, what: str) -> None:
         stall, self._stall = self._stall, None
+        if stall is not None:
+            metrics.CONSUMER_STALLED_SECONDS.labels(self.group_id, stall.place.topic).set(0)
         self._poll_warned = False
         if self._paused and self._consumer is not None:
             self._paused = False

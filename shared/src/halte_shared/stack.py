@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -216,9 +217,12 @@ class Stack:
             process.send_signal(sig)
 
     def kill_service(self, name: str) -> None:
-        """SIGKILL a service: no clean-up, as in a crash."""
-        self.signal_service(name, signal.SIGKILL)
+        """SIGKILL a service and every process it started (workers, import pools): as in a crash."""
         process = self.services[name].process
+        if process is not None and process.poll() is None:
+            # Each service leads its own session (start_new_session), so its group is its own.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         if process is not None:
             process.wait()
 
@@ -261,6 +265,8 @@ def _run(args: argparse.Namespace) -> int:
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
         broker_port=None if args.free_ports else args.broker_port,
         test_mode=os.environ.get("HALTE_TEST_MODE") == "1",
+        # Carrier webhooks are the platform's internet-facing hot path: two worker processes.
+        extra_env={"HALTE_INBOUND_WORKERS": os.environ.get("HALTE_INBOUND_WORKERS", "2")},
     )
     stopping = False
 

@@ -91,6 +91,9 @@ class Settings(HalteSettings):
     #: Delivery reports handled at once; more wait their turn (never refused), so a DLR flood
     #: cannot take the database connections a STOP needs (replies do not wait for this).
     dlr_concurrency: int = Field(default=8, alias="HALTE_INBOUND_DLR_CONCURRENCY", ge=1, le=1000)
+    #: Worker processes serving the webhooks on one port (halte_shared/cli.py): the internet-facing
+    #: hot path scales with cores, and on a shared host each worker gets its own share of the CPU.
+    workers: int = Field(default=1, alias="HALTE_INBOUND_WORKERS", ge=1, le=64)
 
     @field_validator("carriers", mode="before")
     @classmethod

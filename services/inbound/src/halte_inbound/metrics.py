@@ -44,4 +44,5 @@ CHARACTERS_MAPPED = Counter(
 DLR_WAITING = Gauge(
     "halte_inbound_dlr_waiting",
     "Delivery reports waiting for one of the HALTE_INBOUND_DLR_CONCURRENCY slots (replies never wait).",
+    multiprocess_mode="livesum",  # each worker process counts its own
 )

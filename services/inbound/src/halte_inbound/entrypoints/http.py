@@ -10,6 +10,7 @@ from halte_inbound.adapters.traffic import RepliesFirst
 from halte_inbound.bootstrap import bootstrap
 from halte_inbound.config import Settings
 from halte_inbound.entrypoints import carriers, journal, operator, pages
+from halte_shared import cli
 from halte_shared.runtime import ServiceRuntime
 from halte_shared.web import JsonBodyGuard, create_service_app
 
@@ -33,3 +34,10 @@ def create_app(settings: Settings, *, runtime_factory: Callable[[], ServiceRunti
     # DLR flood queues behind its own limit instead of ahead of a STOP (adapters/traffic.py).
     app.state.traffic = RepliesFirst(report_concurrency=settings.dlr_concurrency)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Build the app of one worker process (``HALTE_INBOUND_WORKERS`` above 1; halte_shared/cli.py)."""
+    from halte_inbound.config import load_settings
+
+    return cli.app_from_environment(load_settings=load_settings, create_app=create_app)  # type: ignore[arg-type]
