@@ -4,11 +4,17 @@ What is measured: campaign-api's import job, exactly the code behind
 ``POST /v1/contacts/import`` (spool the body, parse and check every row in chunks, COPY into
 the UNLOGGED staging table, set-based duplicate and suppression checks, merge into the
 address book), from the first byte of the upload to the job's completion. The HTTP transfer
-itself is not included (the body is streamed from the file into the job), and the
-suppression service's check is an in-process port that answers at once, so what is timed
-is this service's own work. The reference is ``COPY ... FROM`` of the same CSV file into a
-bare table of text columns, in the same run on the same server: the floor any import with
-validation could approach. The ratio is import rows/s over COPY rows/s.
+of the upload itself is not included (the body is streamed from the file into the job). The
+suppression check is the real one: the suppression service's app runs in this process, over
+its own tables (one number in a hundred of the file is on the account's list), and campaign-api
+asks it through its production HTTP adapter (an in-process ASGI transport instead of a socket).
+The reference is ``COPY ... FROM`` of the same CSV file into a bare table of text columns, in
+the same run on the same server: the floor any import with validation could approach. The
+ratio is import rows/s over COPY rows/s.
+
+Integrity: the job must complete with the suppression check ``complete``, import exactly the
+rows that are neither landlines nor suppressed, refuse exactly those, and leave that many
+contacts in the address book; otherwise the bench prints why and exits 1 without a RESULT.
 
 Starts its own embedded PostgreSQL (halte_shared.infra) unless DATABASE_URL is set.
 Usage: ``python bench/contact_import.py [--rows N]``; the last line is
@@ -25,11 +31,13 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import httpx
 
-from halte_campaign_api.adapters.ports import DispatchAnswer
+from halte_campaign_api.adapters.ports import DispatchAnswer, HttpSuppression
 from halte_campaign_api.config import Settings
 from halte_campaign_api.handlers.imports import ImportRunner
 from halte_campaign_api.runtime import CampaignRuntime
@@ -37,8 +45,18 @@ from halte_shared.db import libpq_url
 from halte_shared.events import DispatchRequested
 from halte_shared.infra import EmbeddedPostgres, ensure_database
 from halte_shared.migrations import upgrade_to_head
+from halte_suppression.bootstrap import bootstrap as suppression_bootstrap
+from halte_suppression.config import Settings as SuppressionSettings
+from halte_suppression.entrypoints.http import create_app as suppression_app
 
 SCHEMA = "campaign_api_bench"
+SUPPRESSION_SCHEMA = "suppression_bench"
+ACCOUNT_ID = "00000000-0000-4000-8000-000000000001"
+TOKEN = "bench-admin-token-0123456789"
+#: One row in a hundred is a number the account's suppression list holds.
+SUPPRESSED_EVERY = 100
+#: The one-row import that warms the service up (not a number of the file).
+WARM_UP_PHONE = "+33600000000"
 HEADER = (
     "phone,first_name,last_name,postal_code,tags,consent_basis,consent_collected_at,consent_source,consent_wording\n"
 )
@@ -48,16 +66,6 @@ POSTAL_CODES = ["75001", "69002", "13008", "67000", "57000", "33000", "97110", "
 TAGS = ["vip", "paris|vip", "newsletter", "lyon", "", "b2c|promo"]
 
 
-class NoSuppression:
-    """The suppression service's port, answering at once that nothing is suppressed."""
-
-    async def check(self, *, account_id: str, phones: list[str]) -> set[str]:
-        return set()
-
-    async def record_optout(self, *, account_id: str, phone: str, channel: str) -> dict[str, object]:
-        return {}
-
-
 class NoDispatcher:
     """The dispatcher's port; an import never sends."""
 
@@ -65,29 +73,72 @@ class NoDispatcher:
         raise RuntimeError("not used by the import")
 
 
-def write_csv(path: Path, rows: int) -> None:
-    """Write a realistic contact file: French mobiles in several notations, some foreign, some bad."""
+def row_phone(n: int) -> tuple[str, str | None]:
+    """Return row ``n``'s number as written and as E.164 (None for a landline, refused as not_mobile)."""
+    national = f"6{n:08d}" if n % 2 else f"7{(n % 60_000_000) + 30_000_000:08d}"
+    if n % 1000 == 999:
+        return "01 23 45 67 89", None
+    shape = n % 10
+    if shape < 4:
+        return "0" + national, "+33" + national
+    if shape < 7:
+        return "+33" + national, "+33" + national
+    if shape < 9:
+        spaced = " ".join([national[0], national[1:3], national[3:5], national[5:7], national[7:9]])
+        return "0" + spaced, "+33" + national
+    belgian = f"+3247{n % 10_000_000:07d}"  # Belgian mobiles: the phonenumbers path
+    return belgian, belgian
+
+
+def suppressed_numbers(rows: int) -> list[str]:
+    """Return the E.164 numbers of the rows the account's suppression list holds."""
+    return [e164 for n in range(SUPPRESSED_EVERY // 2, rows, SUPPRESSED_EVERY) if (e164 := row_phone(n)[1])]
+
+
+def write_csv(path: Path, rows: int) -> tuple[int, int]:
+    """Write a realistic contact file; return (rows to import, rows to refuse)."""
     rng = random.Random(42)
+    refused = 0
+    suppressed = set(suppressed_numbers(rows))
     with path.open("w", encoding="utf-8") as out:
         out.write(HEADER)
         for n in range(rows):
-            national = f"6{n:08d}" if n % 2 else f"7{(n % 60_000_000) + 30_000_000:08d}"
-            shape = n % 10
-            if shape < 4:
-                phone = "0" + national
-            elif shape < 7:
-                phone = "+33" + national
-            elif shape < 9:
-                phone = "0" + " ".join([national[0], national[1:3], national[3:5], national[5:7], national[7:9]])
-            else:
-                phone = f"+3247{n % 10_000_000:07d}"  # Belgian mobiles: the phonenumbers path
-            if n % 1000 == 999:
-                phone = "01 23 45 67 89"  # a landline: refused with not_mobile
+            phone, e164 = row_phone(n)
+            refused += e164 is None or e164 in suppressed
             out.write(
                 f"{phone},{rng.choice(FIRST_NAMES)},{rng.choice(LAST_NAMES)},{rng.choice(POSTAL_CODES)},"
                 f"{rng.choice(TAGS)},opt_in,2025-0{1 + n % 9}-1{n % 10}T10:{n % 60:02d}:00+02:00,website_form,"
                 "J'accepte de recevoir les offres par SMS\n"
             )
+    return rows - refused, refused
+
+
+async def load_suppressions(database_url: str, phones: list[str]) -> None:
+    """Put these numbers on the bench account's suppression list (the suppression service's tables)."""
+    conn = await asyncpg.connect(libpq_url(database_url), server_settings={"search_path": SUPPRESSION_SCHEMA})
+    try:
+        now = datetime.now(UTC)
+        await conn.copy_records_to_table(
+            "suppressions",
+            records=[(ACCOUNT_ID, phone, True, now, "sms", n + 1, now) for n, phone in enumerate(phones)],
+            columns=["account_id", "phone", "active", "since", "channel", "sequence", "updated_at"],
+        )
+        await conn.execute("UPDATE sequence_counter SET last_sequence = $1", len(phones))
+        await conn.execute("ANALYZE suppressions")
+    finally:
+        await conn.close()
+
+
+async def count_contacts(database_url: str) -> int:
+    conn = await asyncpg.connect(libpq_url(database_url), server_settings={"search_path": SCHEMA})
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM contacts WHERE account_id = $1 AND phone <> $2", ACCOUNT_ID, WARM_UP_PHONE
+            )
+        )
+    finally:
+        await conn.close()
 
 
 async def stream_file(path: Path, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
@@ -104,9 +155,23 @@ async def run_import(database_url: str, path: Path) -> tuple[float, dict[str, ob
         HALTE_ENV="test",
         ADMIN_TOKEN="bench-admin-token",
     )
-    runtime = CampaignRuntime(settings, suppression=NoSuppression(), dispatcher=NoDispatcher())
+    checker = SuppressionSettings(
+        DATABASE_URL=database_url,
+        HALTE_DB_SCHEMA=SUPPRESSION_SCHEMA,
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",  # never contacted: the check needs only the database
+        ADMIN_TOKEN=TOKEN,
+        HALTE_ENV="development",
+        LOG_LEVEL="WARNING",
+    )
+    checker_runtime = suppression_bootstrap(checker)
+    app = suppression_app(checker)
+    app.state.runtime = checker_runtime
+    suppression = HttpSuppression(
+        base_url="http://suppression", token=TOKEN, timeout=60, transport=httpx.ASGITransport(app=app)
+    )
+    runtime = CampaignRuntime(settings, suppression=suppression, dispatcher=NoDispatcher())
     runner = ImportRunner(runtime)
-    account_id = "00000000-0000-4000-8000-000000000001"
+    account_id = ACCOUNT_ID
     now = runtime.clock.now()
     async with runtime.engine.begin() as conn:
         await conn.exec_driver_sql(
@@ -118,7 +183,7 @@ async def run_import(database_url: str, path: Path) -> tuple[float, dict[str, ob
         # A running service keeps its worker processes from one import to the next: start them
         # with a one-row import first, so the figure is that of a warm service.
         warm = path.with_name("warm-up.csv")
-        warm.write_text(HEADER + "+33600000000,,,,,none,,,\n")
+        warm.write_text(HEADER + f"{WARM_UP_PHONE},,,,,none,,,\n")
         warm_job = await runner.submit(account_id=account_id, content_type="text/csv", body=stream_file(warm))
         await runner.wait(warm_job["id"])
         started = time.perf_counter()
@@ -130,6 +195,9 @@ async def run_import(database_url: str, path: Path) -> tuple[float, dict[str, ob
         await runner.stop()
         await runtime.producer.stop()  # never started: the import publishes nothing
         await runtime.engine.dispose()
+        await suppression.aclose()
+        await checker_runtime.engine.dispose()
+        await checker_runtime.producer.stop()  # never started
     return elapsed, result
 
 
@@ -164,9 +232,11 @@ def main() -> int:
             database_url = ensure_database(server.start(), "halte_bench")
         try:
             upgrade_to_head(package="halte_campaign_api", database_url=database_url, schema=SCHEMA)
+            upgrade_to_head(package="halte_suppression", database_url=database_url, schema=SUPPRESSION_SCHEMA)
             csv_path = work / "contacts.csv"
             started = time.perf_counter()
-            write_csv(csv_path, args.rows)
+            expected_imported, expected_refused = write_csv(csv_path, args.rows)
+            asyncio.run(load_suppressions(database_url, suppressed_numbers(args.rows)))
             os.chmod(csv_path, 0o644)
             size_mb = csv_path.stat().st_size / 1e6
             print(f"wrote {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - started:.1f} s", flush=True)
@@ -177,7 +247,21 @@ def main() -> int:
 
             import_seconds, job = asyncio.run(run_import(database_url, csv_path))
             if job["status"] != "completed":
-                print(f"the import did not complete: {job['status']} {job['error']}", file=sys.stderr)
+                print(f"ERROR: the import did not complete: {job['status']} {job['error']}", file=sys.stderr)
+                return 1
+            stored = asyncio.run(count_contacts(database_url))
+            problems = [
+                f"{name} is {got}, expected {want}"
+                for name, got, want in (
+                    ("suppression_check", job["suppression_check"], "complete"),
+                    ("rows_imported", job["rows_imported"], expected_imported),
+                    ("rows_rejected", job["rows_rejected"], expected_refused),
+                    ("contacts in the address book", stored, expected_imported),
+                )
+                if got != want
+            ]
+            if problems:
+                print("ERROR: the import's counts are wrong: " + "; ".join(problems), file=sys.stderr)
                 return 1
             import_rate = args.rows / import_seconds
             print(

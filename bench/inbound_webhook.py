@@ -1,18 +1,21 @@
-"""Benchmark: signed carrier replies (MO) per second, each acknowledged only once durably recorded.
+"""Benchmark: signed carrier webhooks per second, each acknowledged only once durably recorded.
 
-What is measured: ``POST /v1/carriers/sim/mo`` on the real inbound service (a uvicorn
-process, ``python -m halte_inbound serve``) backed by embedded PostgreSQL and the embedded
-broker, with 32 concurrent keep-alive connections on loopback. Every request is a
-distinct, HMAC-signed "STOP" from a distinct number, so each 200 means one committed
-transaction holding the reply and its two outbox events (inbound.received,
-optout.requested). Beside it, in the same run and with the same client, a bare FastAPI
-endpoint (same uvicorn settings, reads the body, answers the same JSON) gives the
-machine's ceiling for an HTTP round trip; the ratio is the cost of durability.
+What is measured: the real inbound service (``python -m halte_inbound serve`` with
+``HALTE_INBOUND_WORKERS`` worker processes, 2 by default as under ``make run``) backed by
+embedded PostgreSQL and the embedded broker, with 32 concurrent keep-alive connections on
+loopback, under a campaign's realistic mix: 90 % delivery reports (``POST
+/v1/carriers/sim/dlr``), 9 % ordinary replies and 1 % STOP (``POST /v1/carriers/sim/mo``).
+Every request is distinct and HMAC-signed, so each 2xx means one committed transaction holding
+the record and its outbox events. Beside it, in the same run and with the same client, a bare
+FastAPI app with the same two routes (same uvicorn settings and as many worker processes, reads
+the body, answers the same JSON) gives the machine's ceiling for an HTTP round trip; the ratio
+is the cost of authentication, classification and durability.
 
-After the run the bench checks that the database holds exactly one reply per 200 it
-received, and waits (bounded) for the outbox relay to publish the backlog.
+Integrity: after the run the database must hold exactly one reply or report per 2xx received
+(warm-up included), and the outbox relay is given a bounded time to publish the backlog; a
+request that got no 2xx, or a count that differs, ends the bench without a RESULT (exit 1).
 
-Usage: ``.venv/bin/python bench/inbound_webhook.py [--seconds 10] [--connections 32]``.
+Usage: ``.venv/bin/python bench/inbound_webhook.py [--seconds 10] [--connections 32] [--workers 2]``.
 Ends with ``RESULT inbound_webhook value=<req/s> unit=req/s reference=<bare req/s> ratio=<value/reference>``.
 """
 
@@ -57,6 +60,11 @@ def bare_app() -> FastAPI:
         await request.body()
         return {"status": "recorded", "id": str(next(counter))}
 
+    @app.post("/v1/carriers/{carrier}/dlr")
+    async def dlr(carrier: str, request: Request) -> dict[str, str]:
+        await request.body()
+        return {"status": "recorded", "id": str(next(counter))}
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -64,11 +72,23 @@ def bare_app() -> FastAPI:
     return app
 
 
-def serve_bare(port: int) -> None:
-    """Serve the bare app the way halte_shared.cli serves a service (one uvicorn worker, no access log)."""
+def serve_bare(port: int, workers: int) -> None:
+    """Serve the bare app the way halte_shared.cli serves a service (uvicorn, no access log, as many workers)."""
     import uvicorn
 
-    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_config=None, access_log=False)
+        return
+    # Workers import the app by name: this file's folder is on their path (PYTHONPATH, set by main).
+    uvicorn.run(
+        "inbound_webhook:bare_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 # -- the load generator -------------------------------------------------------------------
@@ -83,23 +103,40 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
 
 
+#: Of every hundred requests: one STOP, nine ordinary replies, ninety delivery reports.
+STOPS_PER_HUNDRED = 1
+REPLIES_PER_HUNDRED = 9
+ORDINARY_REPLIES = ("Merci, à samedi", "ok", "Quelle heure ?", "Bien reçu", "Super merci !")
+
+
 def signed_request(port: int, sequence: int, *, prefix: str) -> bytes:
-    """Return the raw HTTP/1.1 request of one distinct signed STOP."""
+    """Return the raw HTTP/1.1 request of one distinct signed webhook of the mix (by its sequence)."""
     number = f"06{random.randrange(10**8):08d}"
-    body = json.dumps(
-        {
+    share = sequence % 100
+    if share < STOPS_PER_HUNDRED + REPLIES_PER_HUNDRED:
+        path = "/v1/carriers/sim/mo"
+        text = "STOP" if share < STOPS_PER_HUNDRED else ORDINARY_REPLIES[sequence % len(ORDINARY_REPLIES)]
+        payload = {
             "message_id": f"{prefix}-{sequence}",
             "from": number,
             "to": SHORT_CODE,
-            "text": "STOP",
+            "text": text,
             "received_at": "2026-11-25T10:00:00+00:00",
-        },
-        separators=(",", ":"),
-    ).encode()
+        }
+    else:
+        path = "/v1/carriers/sim/dlr"
+        payload = {
+            "message_id": f"{prefix}-{sequence}",
+            "our_message_id": f"m-{prefix}-{sequence}",
+            "status": "delivered" if sequence % 20 else "failed",
+            "to": number,
+            "reported_at": "2026-11-25T10:00:05+00:00",
+        }
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
     signature = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     head = (
-        f"POST /v1/carriers/sim/mo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"X-Halte-Timestamp: {timestamp}\r\nX-Halte-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -197,8 +234,15 @@ def cpu_meter(pid: int, *, postgres_dir: Path | None) -> Iterator[dict[str, floa
         return []
 
     def sample() -> dict[str, float]:
-        server = psutil.Process(pid).cpu_times()
-        totals = {"server": server.user + server.system}
+        leader = psutil.Process(pid)
+        spent_by_server = 0.0
+        for proc in [leader, *leader.children(recursive=True)]:  # the supervisor and its workers
+            try:
+                times = proc.cpu_times()
+                spent_by_server += times.user + times.system
+            except psutil.Error:
+                continue
+        totals = {"server": spent_by_server}
         if postgres_dir is not None:
             spent = 0.0
             for proc in postgres_processes():
@@ -231,19 +275,19 @@ def describe(name: str, tally: Tally, seconds: float) -> float:
     return rate
 
 
-async def count_replies(database_url: str, schema: str, prefix: str) -> tuple[int, int]:
-    """Return (replies recorded with this prefix, outbox rows still unpublished)."""
+async def count_records(database_url: str, schema: str, prefix: str) -> tuple[int, int]:
+    """Return (replies and delivery reports recorded with this prefix, outbox rows still unpublished)."""
     import asyncpg
 
     from halte_shared.db import libpq_url
 
     conn = await asyncpg.connect(libpq_url(database_url), server_settings={"search_path": schema})
     try:
-        recorded = await conn.fetchval(
-            "SELECT count(*) FROM inbound_messages WHERE carrier_message_id LIKE $1", f"{prefix}-%"
-        )
+        pattern = f"{prefix}-%"
+        replies = await conn.fetchval("SELECT count(*) FROM inbound_messages WHERE carrier_message_id LIKE $1", pattern)
+        reports = await conn.fetchval("SELECT count(*) FROM delivery_reports WHERE carrier_message_id LIKE $1", pattern)
         backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        return int(recorded), int(backlog)
+        return int(replies) + int(reports), int(backlog)
     finally:
         await conn.close()
 
@@ -253,10 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per endpoint")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of inbound and of the reference")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
-        serve_bare(args.serve_bare)
+        serve_bare(args.serve_bare, args.workers)
         return 0
 
     from halte_shared.bus import ensure_topics
@@ -284,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             "CARRIER_SIM_SECRET": SECRET,
             "PORT": str(inbound_port),
             "PYTHONUNBUFFERED": "1",
+            "HALTE_INBOUND_WORKERS": str(args.workers),
         }
         inbound_log, bare_log = workdir / "inbound.log", workdir / "bare.log"
         with inbound_log.open("ab") as out:
@@ -293,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         processes.append(inbound)
         with bare_log.open("ab") as out:
             bare = subprocess.Popen(
-                [sys.executable, __file__, "--serve-bare", str(bare_port)], stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, __file__, "--serve-bare", str(bare_port), "--workers", str(args.workers)],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), *sys.path])},
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         processes.append(bare)
         wait_healthy(f"http://127.0.0.1:{inbound_port}/readyz", timeout=90, process=inbound, log=inbound_log)
@@ -318,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(
             f"Measuring {args.seconds:.0f} s each (after {args.warmup:.0f} s warm-up), "
-            f"{args.connections} connections, loopback, {os.cpu_count()} CPUs",
+            f"{args.connections} connections, {args.workers} worker processes each, loopback, {os.cpu_count()} CPUs, "
+            f"mix: {100 - STOPS_PER_HUNDRED - REPLIES_PER_HUNDRED} % delivery reports, "
+            f"{REPLIES_PER_HUNDRED} % replies, {STOPS_PER_HUNDRED} % STOP",
             flush=True,
         )
         prefix = f"bench-{int(time.time())}"
@@ -345,19 +396,26 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         # Durability: one row per 2xx (warm-up requests are recorded too, so count them all).
-        recorded, backlog = asyncio.run(count_replies(database_url, "inbound", prefix))
+        recorded, backlog = asyncio.run(count_records(database_url, "inbound", prefix))
         deadline = time.monotonic() + 30
         while backlog and time.monotonic() < deadline:
             time.sleep(0.5)
-            _, backlog = asyncio.run(count_replies(database_url, "inbound", prefix))
+            _, backlog = asyncio.run(count_records(database_url, "inbound", prefix))
         verdict = "one per acknowledgement" if recorded == tally.acknowledged else "MISMATCH"
         print(
-            f"durability: {tally.acknowledged} requests acknowledged, {recorded} replies in PostgreSQL ({verdict}); "
+            f"durability: {tally.acknowledged} requests acknowledged, {recorded} replies and reports in PostgreSQL "
+            f"({verdict}); "
             f"outbox backlog after a bounded drain: {backlog}",
             flush=True,
         )
-        if tally.errors or recorded != tally.acknowledged:
-            print(f"WARNING: {tally.errors} requests got no 2xx; recorded {recorded}", flush=True)
+        if tally.errors or recorded != tally.acknowledged or ref_tally.errors:
+            # A figure bought with lost or refused webhooks is no figure: no RESULT line.
+            print(
+                f"ERROR: {tally.errors} requests got no 2xx ({ref_tally.errors} on the reference); "
+                f"{recorded} replies recorded for {tally.acknowledged} acknowledged",
+                flush=True,
+            )
+            return 1
         ratio = value / reference if reference else 0.0
         print(f"ratio inbound / bare = {ratio:.3f}")
         print(f"RESULT inbound_webhook value={value:.1f} unit=req/s reference={reference:.1f} ratio={ratio:.3f}")

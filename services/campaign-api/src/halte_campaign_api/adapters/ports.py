@@ -54,12 +54,22 @@ class DispatcherPort(Protocol):
 
 
 class _HttpService:
-    def __init__(self, *, base_url: str, token: str | None, timeout: float, name: str) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str | None,
+        timeout: float,
+        name: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._name = name
+        # ``transport``: another way to reach the same HTTP API (an app in the same process).
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout,
             headers={"Authorization": f"Bearer {token or ''}"},
+            transport=transport,
         )
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -86,8 +96,10 @@ class _HttpService:
 class HttpSuppression(_HttpService):
     """The suppression service over HTTP."""
 
-    def __init__(self, *, base_url: str, token: str | None, timeout: float) -> None:
-        super().__init__(base_url=base_url, token=token, timeout=timeout, name="suppression")
+    def __init__(
+        self, *, base_url: str, token: str | None, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(base_url=base_url, token=token, timeout=timeout, name="suppression", transport=transport)
 
     async def check(self, *, account_id: str, phones: list[str]) -> set[str]:
         if len(phones) > SUPPRESSION_CHECK_MAX:
