@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,9 +132,14 @@ def signed_request(port: int, sequence: int, *, prefix: str) -> bytes:
             "to": number,
             "reported_at": "2026-11-25T10:00:05+00:00",
         }
+    return raw_signed_post(port, path, payload, secret=SECRET)
+
+
+def raw_signed_post(port: int, path: str, payload: Mapping[str, object], *, secret: str) -> bytes:
+    """Return the raw HTTP/1.1 POST of a JSON webhook signed as carriers sign them (no client library's cost)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
-    signature = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"X-Halte-Timestamp: {timestamp}\r\nX-Halte-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"

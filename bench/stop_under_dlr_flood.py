@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
-import json
 import multiprocessing
 import sys
 import tempfile
@@ -46,6 +43,7 @@ from halte_shared.db import libpq_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from inbound_webhook import raw_signed_post, read_response  # noqa: E402
 from stop_to_enforced import (  # noqa: E402
     SHORT_CODE,
     Bench,
@@ -72,36 +70,14 @@ class FloodTally:
 
 def dlr_request(port: int, sequence: int, *, secret: str, prefix: str) -> bytes:
     """Return the raw HTTP/1.1 request of one distinct signed delivery report."""
-    body = json.dumps(
-        {
-            "message_id": f"{prefix}-{sequence}",
-            "our_message_id": f"m-{prefix}-{sequence}",
-            "status": "delivered" if sequence % 20 else "failed",
-            "to": f"+33612{sequence % 1_000_000:06d}",
-            "reported_at": datetime.now(UTC).isoformat(),
-        },
-        separators=(",", ":"),
-    ).encode()
-    timestamp = str(int(time.time()))
-    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    head = (
-        f"POST /v1/carriers/sim/dlr HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"X-Halte-Timestamp: {timestamp}\r\nX-Halte-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _read_status(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return int(lines[0].split(b" ", 2)[1])
+    payload = {
+        "message_id": f"{prefix}-{sequence}",
+        "our_message_id": f"m-{prefix}-{sequence}",
+        "status": "delivered" if sequence % 20 else "failed",
+        "to": f"+33612{sequence % 1_000_000:06d}",
+        "reported_at": datetime.now(UTC).isoformat(),
+    }
+    return raw_signed_post(port, "/v1/carriers/sim/dlr", payload, secret=secret)
 
 
 async def _flood(port: int, *, secret: str, rate: float, seconds: float, connections: int) -> FloodTally:
@@ -118,7 +94,7 @@ async def _flood(port: int, *, secret: str, rate: float, seconds: float, connect
                 await asyncio.sleep(max(0.0, slot - time.perf_counter()))
                 writer.write(dlr_request(port, next(sequence), secret=secret, prefix=PREFIX))
                 tally.sent += 1
-                status = await _read_status(reader)
+                status = await read_response(reader)
                 tally.statuses[status] = tally.statuses.get(status, 0) + 1
                 tally.acknowledged += 200 <= status < 300
                 # The next slot on this connection's schedule; a late one is not made up twice.
