@@ -45,9 +45,10 @@ from halte_shared.db import libpq_url
 from halte_shared.events import DispatchRequested
 from halte_shared.infra import EmbeddedPostgres, ensure_database
 from halte_shared.migrations import upgrade_to_head
-from halte_suppression.bootstrap import bootstrap as suppression_bootstrap
-from halte_suppression.config import Settings as SuppressionSettings
-from halte_suppression.entrypoints.http import create_app as suppression_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _suppression_app import suppression_app  # noqa: E402
 
 SCHEMA = "campaign_api_bench"
 SUPPRESSION_SCHEMA = "suppression_bench"
@@ -155,17 +156,7 @@ async def run_import(database_url: str, path: Path) -> tuple[float, dict[str, ob
         HALTE_ENV="test",
         ADMIN_TOKEN="bench-admin-token",
     )
-    checker = SuppressionSettings(
-        DATABASE_URL=database_url,
-        HALTE_DB_SCHEMA=SUPPRESSION_SCHEMA,
-        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",  # never contacted: the check needs only the database
-        ADMIN_TOKEN=TOKEN,
-        HALTE_ENV="development",
-        LOG_LEVEL="WARNING",
-    )
-    checker_runtime = suppression_bootstrap(checker)
-    app = suppression_app(checker)
-    app.state.runtime = checker_runtime
+    app, checker_runtime = suppression_app(database_url=database_url, schema=SUPPRESSION_SCHEMA, token=TOKEN)
     suppression = HttpSuppression(
         base_url="http://suppression", token=TOKEN, timeout=60, transport=httpx.ASGITransport(app=app)
     )

@@ -40,9 +40,10 @@ from halte_shared.db import libpq_url
 from halte_shared.infra import EmbeddedPostgres, ensure_database
 from halte_shared.migrations import upgrade_to_head
 from halte_suppression.adapters.repository import CHECK_SQL
-from halte_suppression.bootstrap import bootstrap
-from halte_suppression.config import Settings
-from halte_suppression.entrypoints.http import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _suppression_app import suppression_app  # noqa: E402
 
 TOKEN = "bench-admin-token-0123456789"
 # Valid French mobile ranges (phonenumbers' metadata): 6 then [0-24-8]d, 7 then [3-9]d.
@@ -99,17 +100,7 @@ async def run(url: str, schema: str, args: argparse.Namespace) -> int:
     total_rows = sum(len(v) for v in numbers.values())
     print(f"load: {total_rows:,} rows by COPY (+ ANALYZE) in {load_seconds:.2f} s", flush=True)
 
-    settings = Settings(
-        DATABASE_URL=url,
-        HALTE_DB_SCHEMA=schema,
-        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",  # never contacted: the check needs only the database
-        ADMIN_TOKEN=TOKEN,
-        HALTE_ENV="development",
-        LOG_LEVEL="WARNING",
-    )
-    runtime = bootstrap(settings)
-    app = create_app(settings)
-    app.state.runtime = runtime
+    app, runtime = suppression_app(database_url=url, schema=schema, token=TOKEN)
     reference = await asyncpg.connect(libpq_url(url), server_settings={"search_path": schema})
     version = await reference.fetchval("SHOW server_version")
     accounts = list(numbers)
